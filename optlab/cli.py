@@ -23,7 +23,9 @@ def _command_modules():
         if all(hasattr(mod, a) for a in ("NAME", "HELP", "add_arguments", "run")):
             mods.append(mod)
     order = getattr(commands, "ORDER", ())
-    return sorted(mods, key=lambda m: (order.index(m.NAME) if m.NAME in order else len(order), m.NAME))
+    return sorted(
+        mods, key=lambda m: (order.index(m.NAME) if m.NAME in order else len(order), m.NAME)
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
     """Mean squared error ``mean((pred - target)**2)``; ``target`` broadcasts to ``pred``."""
     pred = jnp.asarray(pred)
-    target = jnp.asarray(target).reshape(pred.shape) if jnp.size(target) == jnp.size(pred) else target
+    target = (
+        jnp.asarray(target).reshape(pred.shape) if jnp.size(target) == jnp.size(pred) else target
+    )
     return jnp.mean(jnp.square(pred - target))
 
 
@@ -40,7 +42,9 @@ def binary_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """
     logits = jnp.asarray(logits)
     labels = jnp.asarray(labels, logits.dtype).reshape(logits.shape)
-    return -jnp.mean(labels * jax.nn.log_sigmoid(logits) + (1 - labels) * jax.nn.log_sigmoid(-logits))
+    return -jnp.mean(
+        labels * jax.nn.log_sigmoid(logits) + (1 - labels) * jax.nn.log_sigmoid(-logits)
+    )
 
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:

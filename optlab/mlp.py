@@ -85,9 +85,7 @@ def init(
     return params
 
 
-def apply(
-    params: Params, x: jax.Array, activation: str | Callable = jax.nn.relu
-) -> jax.Array:
+def apply(params: Params, x: jax.Array, activation: str | Callable = jax.nn.relu) -> jax.Array:
     """Forward pass: ``activation`` between layers, linear output.
 
     Args:

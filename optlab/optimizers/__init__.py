@@ -1,0 +1,235 @@
+"""Optimizers by name: common optax optimizers plus custom ones, all optax transformations.
+
+Use ``get(name, **hyperparams)``; combine with a learning-rate schedule, gradient clipping and
+weight decay by keyword::
+
+    opt = optimizers.get("adam", learning_rate=3e-3, schedule="warmup_cosine", steps=2000,
+                         warmup_steps=100, clip_norm=1.0, weight_decay=1e-4)
+
+Register your own with the ``register`` decorator (see ``docs/custom_optimizers.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import optax
+
+from optlab.optimizers import _optax, custom  # noqa: F401  (registers the built-ins)
+from optlab.optimizers._registry import (
+    Entry,
+    check_finite,
+    defaults,
+    entry,
+    factory,
+    names,
+    register,
+)
+
+__all__ = [
+    "Entry",
+    "defaults",
+    "defaults_table",
+    "entry",
+    "factory",
+    "get",
+    "make_schedule",
+    "names",
+    "register",
+    "SCHEDULES",
+    "needs_value_fn",
+]
+
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "step", "exponential", "linear")
+
+
+def make_schedule(
+    name: str,
+    learning_rate: float,
+    *,
+    steps: int | None = None,
+    warmup_steps: int = 0,
+    final_fraction: float = 0.0,
+    decay_rate: float = 0.1,
+    boundaries: tuple[int, ...] | None = None,
+    transition_steps: int | None = None,
+):
+    """A learning-rate schedule ``step -> lr`` (an optax schedule).
+
+    Args:
+      name: one of ``SCHEDULES``: ``"constant"``; ``"cosine"`` (to ``final_fraction * lr`` at
+        ``steps``); ``"warmup_cosine"`` (linear warm-up over ``warmup_steps`` from 0, then
+        cosine); ``"step"`` (multiply by ``decay_rate`` at each of ``boundaries``, by default
+        at 50% and 75% of ``steps``); ``"exponential"`` (``lr * decay_rate**(t /
+        transition_steps)``); ``"linear"`` (to ``final_fraction * lr`` at ``steps``).
+      learning_rate: the peak learning rate.
+      steps: total training steps (required by cosine, warmup_cosine, linear and default step).
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; accepted: {', '.join(SCHEDULES)}")
+    if name == "constant":
+        return optax.constant_schedule(learning_rate)
+    needs_steps = name in ("cosine", "warmup_cosine", "linear") or (
+        name == "step" and not boundaries
+    )
+    if needs_steps and (steps is None or steps <= 0):
+        raise ValueError(
+            f"schedule {name!r} needs steps > 0 (the total number of steps), got {steps}"
+        )
+    if not 0 <= warmup_steps < (steps or math.inf):
+        raise ValueError(f"warmup_steps={warmup_steps} must be in [0, steps={steps})")
+    end = learning_rate * final_fraction
+    if name == "cosine":
+        return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
+    if name == "warmup_cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, steps, end)
+    if name == "linear":
+        return optax.linear_schedule(learning_rate, end, steps)
+    if name == "step":
+        bounds = boundaries or (steps // 2, (3 * steps) // 4)
+        return optax.piecewise_constant_schedule(
+            learning_rate, {int(b): decay_rate for b in bounds}
+        )
+    if transition_steps is None or transition_steps <= 0:
+        raise ValueError(
+            f"schedule 'exponential' needs transition_steps > 0, got {transition_steps}"
+        )
+    return optax.exponential_decay(learning_rate, transition_steps, decay_rate)
+
+
+def get(
+    name: str,
+    learning_rate: Any = None,
+    *,
+    schedule: str | None = None,
+    steps: int | None = None,
+    warmup_steps: int = 0,
+    schedule_kwargs: dict | None = None,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    weight_decay: float | None = None,
+    **hyperparams,
+) -> optax.GradientTransformation:
+    """The optimizer ``name`` as an ``optax.GradientTransformation``.
+
+    Args:
+      name: a registered name (see ``names()``).
+      learning_rate: peak learning rate; defaults to the registry's default for ``name``.
+        May be an array or tracer (sweeps), or an optax schedule.
+      schedule: a name from ``SCHEDULES`` built around ``learning_rate`` (see
+        :func:`make_schedule`, extra options in ``schedule_kwargs``).
+      steps, warmup_steps: schedule lengths.
+      clip_norm: clip the gradient's global norm first (``optax.clip_by_global_norm``).
+      clip_value: clip each gradient entry to ``[-clip_value, clip_value]``.
+      weight_decay: if the optimizer takes ``weight_decay`` itself (adamw, lion, lamb, lars,
+        novograd, ...), it is passed through (decoupled decay as the paper defines it);
+        otherwise ``weight_decay * θ`` is added to the gradient (coupled L2, PyTorch style).
+      **hyperparams: the optimizer's own keywords (``b1``, ``momentum``, ...).
+
+    Raises:
+      ValueError: unknown name, unknown hyperparameter, non-positive or non-finite learning rate,
+        non-finite hyperparameters, bad schedule options.
+    """
+    e = entry(name)
+    unknown = sorted(set(hyperparams) - set(e.keywords) - {"learning_rate"})
+    if unknown:
+        accepted = [k for k in e.keywords if k != "learning_rate"]
+        raise ValueError(
+            f"optimizer {name!r} does not take hyperparameter(s) {unknown}; accepted: {accepted}"
+        )
+    for key, value in hyperparams.items():
+        check_finite(name, key, value)
+    if learning_rate is None:
+        learning_rate = e.defaults.get("learning_rate")
+    _check_learning_rate(name, learning_rate)
+    if schedule is not None:
+        if learning_rate is None:
+            raise ValueError(f"optimizer {name!r} has no learning rate to schedule")
+        learning_rate = make_schedule(
+            schedule,
+            learning_rate,
+            steps=steps,
+            warmup_steps=warmup_steps,
+            **(schedule_kwargs or {}),
+        )
+    for key, value in (
+        ("clip_norm", clip_norm),
+        ("clip_value", clip_value),
+        ("weight_decay", weight_decay),
+    ):
+        check_finite(name, key, value)
+        if value is not None and _concrete(value) and float(value) < 0:
+            raise ValueError(f"{key}={value!r} must be non-negative")
+
+    kwargs = dict(hyperparams)
+    if "learning_rate" in e.keywords:
+        kwargs["learning_rate"] = learning_rate
+    elif learning_rate is not None:
+        raise ValueError(f"optimizer {name!r} takes no learning_rate")
+    coupled_decay = None
+    if weight_decay is not None:
+        if "weight_decay" in e.keywords:
+            kwargs["weight_decay"] = weight_decay
+        else:
+            coupled_decay = weight_decay
+    opt = e.factory(**kwargs)
+
+    pre = []
+    if clip_value is not None:
+        pre.append(optax.clip(clip_value))
+    if clip_norm is not None:
+        pre.append(optax.clip_by_global_norm(clip_norm))
+    if coupled_decay is not None:
+        pre.append(optax.add_decayed_weights(coupled_decay))
+    return optax.chain(*pre, opt) if pre else opt
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_learning_rate(name: str, lr) -> None:
+    if lr is None or callable(lr) or not _concrete(lr):
+        return
+    try:
+        v = float(lr)
+    except (TypeError, ValueError):
+        return  # an array of learning rates (sweeps) is checked by the sweep itself
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(
+            f"optimizer {name!r}: learning_rate must be positive and finite, got {lr!r}"
+        )
+
+
+def needs_value_fn(opt: optax.GradientTransformation) -> bool:
+    """Whether ``opt.update`` accepts optax extra args (value, grad, value_fn)."""
+    return isinstance(opt, optax.GradientTransformationExtraArgs)
+
+
+def defaults_table(fmt: str = "markdown") -> str:
+    """A table of every registered optimizer with its default hyperparameters.
+
+    ``python -m optlab.optimizers > docs/optimizers.md`` regenerates the docs page.
+    """
+    if fmt != "markdown":
+        raise ValueError(f"unknown table format {fmt!r}; accepted: ['markdown']")
+    lines = [
+        "| name | learning rate | other defaults | source | reference |",
+        "|---|---|---|---|---|",
+    ]
+    for n in names():
+        e = entry(n)
+        d = dict(e.defaults)
+        lr = d.pop("learning_rate", None)
+        other = ", ".join(f"`{k}={_fmt(v)}`" for k, v in d.items()) or "–"
+        lr_text = "line search" if lr is None else _fmt(lr)
+        lines.append(f"| `{n}` | {lr_text} | {other} | {e.source} | {e.reference} |")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
