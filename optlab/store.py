@@ -1,0 +1,466 @@
+"""A results store for studies: plain files, atomic writes, content-addressed runs.
+
+Layout of a study directory::
+
+    DIR/
+      manifest.json              study config + provenance (versions, git commit, machine,
+                                 device, dates of every session that wrote to it)
+      runs/<run_id>/summary.json the run's config, scalar results, and a sha256 of curves.npz
+      runs/<run_id>/curves.npz   the run's arrays (loaded with allow_pickle=False)
+      summary.csv                one row per run (regenerated from runs/ at any time)
+      figures/, tables/          written by ``optlab report`` (regenerated from runs/)
+
+``run_id`` is the first 20 hex digits of the sha256 of the run's config written as canonical
+JSON (sorted keys, no whitespace), so the same config always maps to the same directory.
+
+**Crash safety.** A run directory is written completely under ``runs/.tmp-<run_id>-<pid>-*``
+(files fsynced) and then renamed to ``runs/<run_id>`` in one ``os.rename``: a run directory
+either exists with both files or does not exist. Other files are written to a temporary file
+in the same directory, fsynced, and ``os.replace``-d. A study killed at any moment (even
+``kill -9``) therefore leaves only finished runs plus, at worst, a leftover ``.tmp-*``
+directory, which is ignored and removed by the next session.
+
+**Corruption is loud.** :meth:`Store.load_run` checks that the JSON parses, that the run id
+equals both the directory name and the hash of the stored config, that ``curves.npz`` has the
+recorded sha256 and loads without pickle. Any failure raises :class:`CorruptRecordError`
+naming the file and saying how to recompute it (delete the run directory and rerun the
+study; finished runs are kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CorruptRecordError",
+    "RunRecord",
+    "Store",
+    "canonical_json",
+    "run_id",
+    "provenance",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
+
+FORMAT_VERSION = 1
+_ID_LEN = 20
+
+
+class CorruptRecordError(ValueError):
+    """A stored record is unreadable or inconsistent; the message says how to recompute it."""
+
+
+def _jsonable(x: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples to plain JSON types (recursively)."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        x = float(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        # JSON has no inf/nan: store as strings, decoded by _unjson.
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
+_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _unjson(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _unjson(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unjson(v) for v in x]
+    if isinstance(x, str) and x in _SPECIAL:
+        return _SPECIAL[x]
+    return x
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace; numpy types converted; inf/nan as strings."""
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def run_id(config: Mapping[str, Any]) -> str:
+    """Stable id of a run: sha256 of :func:`canonical_json` of its full config (20 hex digits).
+
+    Example:
+      >>> run_id({"a": 1, "b": 2.0}) == run_id({"b": 2.0, "a": 1})
+      True
+    """
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:_ID_LEN]
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported on every platform/filesystem
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _git_commit() -> dict[str, Any] | None:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    """Versions (python, optlab, jax, jaxlib, optax, numpy), git commit, machine and devices."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("optlab", "jax", "jaxlib", "optax", "numpy", "matplotlib"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        import jax
+
+        devices = [f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()]
+        backend = jax.default_backend()
+    except Exception as err:  # noqa: BLE001  (provenance must never stop a study)
+        devices, backend = [f"unavailable ({err})"], None
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions,
+        "git": _git_commit(),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "hostname_hash": hashlib.sha256(platform.node().encode()).hexdigest()[:8],
+        },
+        "device": {"backend": backend, "devices": devices},
+    }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One stored run: its id, config, scalar summary and curves (numpy arrays)."""
+
+    run_id: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    curves: dict[str, np.ndarray]
+
+
+class Store:
+    """A study directory (see the module docstring for the layout and guarantees).
+
+    Args:
+      root: the study directory (created by :meth:`init`).
+
+    Example:
+      >>> import tempfile
+      >>> s = Store(tempfile.mkdtemp()).init({"name": "demo"})
+      >>> rid = s.write_run({"lr": 0.1}, {"final": 1.0}, {"loss": np.ones(3)})
+      >>> s.load_run(rid).curves["loss"].tolist()
+      [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ manifest
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def init(self, config: Mapping[str, Any], *, info: Mapping[str, Any] | None = None) -> Store:
+        """Create the study directory, or reopen it for the same config (resume).
+
+        A new session's provenance is appended to ``manifest["sessions"]``.
+
+        Raises:
+          ValueError: the directory holds a study with a different config.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(exist_ok=True)
+        self._remove_stale_tmp()
+        config = _unjson(json.loads(canonical_json(config)))
+        session = provenance()
+        if self.exists():
+            manifest = self.manifest()
+            if canonical_json(manifest.get("config")) != canonical_json(config):
+                raise ValueError(
+                    f"{self.root} already holds a study with a different config "
+                    f"(see {self.manifest_path}); choose another output directory or delete "
+                    "this one to start over"
+                )
+            manifest.setdefault("sessions", []).append(session)
+        else:
+            manifest = {
+                "format": FORMAT_VERSION,
+                "created": session["date"],
+                "config": config,
+                "sessions": [session],
+            }
+        if info:
+            manifest.setdefault("info", {}).update(_jsonable(info))
+        atomic_write_text(self.manifest_path, json.dumps(_jsonable(manifest), indent=2) + "\n")
+        return self
+
+    def manifest(self) -> dict[str, Any]:
+        """The parsed manifest; :class:`CorruptRecordError` if unreadable."""
+        if not self.manifest_path.is_file():
+            raise FileNotFoundError(
+                f"{self.root} is not a study directory (no manifest.json); run a study with "
+                "`optlab compare --out DIR` first"
+            )
+        try:
+            m = json.loads(self.manifest_path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CorruptRecordError(
+                f"corrupt manifest {self.manifest_path}: {err}. The study config cannot be "
+                "recovered from it: rerun the study into a new directory"
+            ) from None
+        if not isinstance(m, dict) or "config" not in m:
+            raise CorruptRecordError(f"corrupt manifest {self.manifest_path}: no 'config' entry")
+        return _unjson(m)
+
+    def update_info(self, info: Mapping[str, Any]) -> None:
+        """Merge ``info`` into ``manifest["info"]`` (atomic rewrite)."""
+        m = self.manifest()
+        m.setdefault("info", {}).update(_jsonable(info))
+        atomic_write_text(self.manifest_path, json.dumps(_jsonable(m), indent=2) + "\n")
+
+    # ------------------------------------------------------------------ runs
+    def run_dir(self, rid: str) -> Path:
+        return self.runs_dir / rid
+
+    def has_run(self, rid: str) -> bool:
+        """Whether run ``rid`` is finished (its directory exists; it is renamed in complete)."""
+        return self.run_dir(rid).is_dir()
+
+    def run_ids(self) -> list[str]:
+        """Sorted ids of all finished runs."""
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.runs_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+
+    def write_run(
+        self,
+        config: Mapping[str, Any],
+        summary: Mapping[str, Any],
+        curves: Mapping[str, np.ndarray],
+    ) -> str:
+        """Store one finished run atomically; a run already stored is left as it is.
+
+        Args:
+          config: the run's full config (JSON-able); its hash is the run id.
+          summary: scalar results (JSON-able; inf/nan allowed).
+          curves: named numeric arrays (no object arrays).
+
+        Returns:
+          The run id.
+        """
+        rid = run_id(config)
+        final = self.run_dir(rid)
+        if final.is_dir():
+            return rid
+        buf = io.BytesIO()
+        arrays = {}
+        for k, v in curves.items():
+            a = np.asarray(v)
+            if a.dtype == object:
+                raise TypeError(f"curve {k!r} is an object array; store numeric arrays only")
+            arrays[k] = a
+        np.savez(buf, **arrays)
+        npz = buf.getvalue()
+        record = {
+            "format": FORMAT_VERSION,
+            "run_id": rid,
+            "config": _jsonable(config),
+            "summary": _jsonable(summary),
+            "curves_sha256": hashlib.sha256(npz).hexdigest(),
+            "curve_keys": sorted(arrays),
+        }
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".tmp-{rid}-{os.getpid()}-"))
+        try:
+            for name, data in (
+                ("curves.npz", npz),
+                ("summary.json", (json.dumps(record, indent=1) + "\n").encode()),
+            ):
+                with open(tmp / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            _fsync_dir(tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # another writer finished it first
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(self.runs_dir)
+        return rid
+
+    def _corrupt(self, path: Path, reason: str) -> CorruptRecordError:
+        return CorruptRecordError(
+            f"corrupt run record {path}: {reason}. To recompute it, delete the directory "
+            f"{path.parent} and rerun the study into {self.root} (finished runs are kept and "
+            "only the missing ones are trained)"
+        )
+
+    def load_run(self, rid: str) -> RunRecord:
+        """Load and verify run ``rid``; :class:`CorruptRecordError` if anything is off."""
+        d = self.run_dir(rid)
+        sj, cz = d / "summary.json", d / "curves.npz"
+        if not d.is_dir():
+            raise FileNotFoundError(f"no run {rid} in {self.runs_dir}")
+        try:
+            record = json.loads(sj.read_text("utf-8"))
+        except FileNotFoundError:
+            raise self._corrupt(sj, "file missing") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise self._corrupt(sj, f"not valid JSON ({err})") from None
+        if not isinstance(record, dict) or not {"run_id", "config", "summary"} <= set(record):
+            raise self._corrupt(sj, "missing run_id/config/summary entries")
+        if record["run_id"] != rid:
+            raise self._corrupt(sj, f"run_id {record['run_id']!r} != directory name {rid!r}")
+        if run_id(_unjson(record["config"])) != rid:
+            raise self._corrupt(sj, "the stored config does not hash to the run id (edited?)")
+        try:
+            raw = cz.read_bytes()
+        except FileNotFoundError:
+            raise self._corrupt(cz, "file missing") from None
+        if hashlib.sha256(raw).hexdigest() != record.get("curves_sha256"):
+            raise self._corrupt(cz, "checksum mismatch (truncated or modified)")
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                curves = {k: z[k] for k in z.files}
+        except Exception as err:  # noqa: BLE001
+            raise self._corrupt(cz, f"cannot be loaded ({err})") from None
+        return RunRecord(rid, _unjson(record["config"]), _unjson(record["summary"]), curves)
+
+    def load_runs(self, ids: Iterable[str] | None = None) -> list[RunRecord]:
+        """Load (and verify) the given runs, or all finished runs."""
+        return [self.load_run(r) for r in (self.run_ids() if ids is None else ids)]
+
+    def _remove_stale_tmp(self) -> None:
+        """Delete ``runs/.tmp-*`` left by killed writers (whose process no longer exists)."""
+        if not self.runs_dir.is_dir():
+            return
+        for p in self.runs_dir.iterdir():
+            if not p.name.startswith(".tmp-"):
+                continue
+            parts = p.name.split("-")
+            try:
+                pid = int(parts[2])
+            except (IndexError, ValueError):
+                pid = -1
+            if pid > 0 and pid != os.getpid() and _alive(pid):
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+    # ------------------------------------------------------------------ tables
+    def write_csv(self, relpath: str, rows: list[Mapping[str, Any]]) -> Path:
+        """Write ``rows`` (dicts) as CSV at ``root/relpath`` atomically; union of keys as header."""
+        header: list[str] = []
+        for r in rows:
+            header += [k for k in r if k not in header]
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _csv_value(r.get(k, "")) for k in header})
+        path = self.root / relpath
+        atomic_write_text(path, out.getvalue())
+        return path
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, (dict, list, tuple)):
+        return canonical_json(v)
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    return v
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
