@@ -1,0 +1,294 @@
+"""Compiled 1-D and 2-D slices of a loss through parameter space.
+
+``slice_2d`` evaluates ``g(a, b) = loss_fn(params + a * d1 + b * d2)`` on the grid
+``alphas x betas`` inside one compiled program. The point ``params + a d1 + b d2`` is built
+inside the program, and the grid is walked with ``lax.map(..., batch_size=B)``: ``B`` points
+are vmapped together, chunks run one after another. One ``vmap`` over the whole grid would
+hold every point's activations at once (measured at 6 GB and 2x slower for a 26k-parameter
+MLP on 2,048 samples), while a Python loop over points pays dispatch per point.
+
+The chunk size ``B`` defaults to ``auto_batch_size``: XLA's flop estimate of one loss
+evaluation sets ``B`` so that a chunk is about ``TARGET_CHUNK_FLOPS`` (tuned in
+``benchmarks/landscape.py``), capped by a memory budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optlab.landscape._util import (
+    as_grid_axis,
+    cast_tree,
+    check_same_tree,
+    precision,
+    resolve_dtype,
+)
+from optlab.landscape.directions import direction_stats
+
+# A chunk of about this many flops keeps the matmuls large enough to run near peak while
+# the per-chunk activations stay small (tuned on a 2-core CPU, see benchmarks/landscape.py).
+TARGET_CHUNK_FLOPS = 4e8
+# Upper bound on the bytes one chunk may touch (XLA's "bytes accessed" estimate).
+CHUNK_BYTES_BUDGET = 2.5e8
+MAX_BATCH_SIZE = 4096
+
+
+def _shifted(params, directions, coords):
+    def leaf(x, *ds):
+        out = x
+        for k, d in enumerate(ds):
+            out = out + coords[k].astype(x.dtype) * d
+        return out
+
+    return jax.tree_util.tree_map(leaf, params, *directions)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size"))
+def _eval_points(loss_fn, params, directions, points, batch_size):
+    def one(c):
+        return jnp.asarray(loss_fn(_shifted(params, directions, c)))
+
+    return jax.lax.map(one, points, batch_size=batch_size)
+
+
+def point_cost(loss_fn: Callable, params) -> dict[str, float]:
+    """XLA's cost estimate (``flops``, ``bytes accessed``) of one ``loss_fn(params)``."""
+    try:
+        cost = jax.jit(loss_fn).lower(params).cost_analysis()
+        if isinstance(cost, (list, tuple)):
+            cost = cost[0] if cost else {}
+        return {
+            "flops": float(cost.get("flops", 0.0)),
+            "bytes": float(cost.get("bytes accessed", 0.0)),
+        }
+    except Exception:  # cost analysis is best effort (backend dependent)
+        n = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(params))
+        return {"flops": 2.0 * n, "bytes": 4.0 * n}
+
+
+def auto_batch_size(loss_fn: Callable, params, n_points: int) -> int:
+    """Chunk size for ``lax.map``: about ``TARGET_CHUNK_FLOPS`` per chunk, within memory.
+
+    Large models get small chunks (a 64-128-128-10 MLP on 2,048 samples, ~1e8 flops per
+    point, gets 4); tiny ones (the 2-3-1 adding network) get chunks of thousands of points.
+    """
+    cost = point_cost(loss_fn, params)
+    flops = max(cost["flops"], 1.0)
+    by_flops = TARGET_CHUNK_FLOPS / flops
+    by_bytes = CHUNK_BYTES_BUDGET / max(cost["bytes"], 1.0)
+    b = int(max(1, min(by_flops, by_bytes, MAX_BATCH_SIZE, n_points)))
+    return b
+
+
+def _check_batch_size(batch_size, n_points):
+    if batch_size is None:
+        return None
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None (automatic), got {batch_size!r}")
+    return int(min(batch_size, n_points))
+
+
+def evaluate_points(
+    loss_fn: Callable,
+    params,
+    directions: tuple,
+    points,
+    *,
+    batch_size: int | None = None,
+    dtype=None,
+) -> np.ndarray:
+    """``loss_fn(params + sum_k points[i, k] * directions[k])`` for every row of ``points``.
+
+    The building block of :func:`slice_1d` and :func:`slice_2d` (and of evaluating along
+    any curve in a plane). ``points`` has shape ``(n, len(directions))``.
+    """
+    for k, d in enumerate(directions):
+        check_same_tree(params, d, f"d{k + 1}")
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != len(directions):
+        raise ValueError(
+            f"points must have shape (n, {len(directions)}), got {pts.shape}"
+        )
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("points must be finite")
+    n = pts.shape[0]
+    bs = _check_batch_size(batch_size, n)
+    with precision(dtype) as dt:
+        p = cast_tree(params, dt)
+        ds = tuple(cast_tree(d, dt) for d in directions)
+        if bs is None:
+            bs = auto_batch_size(loss_fn, p, n)
+        out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs)
+        return np.asarray(out, dtype=np.float64)
+
+
+def slice_1d(
+    loss_fn: Callable,
+    params,
+    d,
+    alphas,
+    *,
+    batch_size: int | None = None,
+    dtype=None,
+) -> np.ndarray:
+    """``out[i] = loss_fn(params + alphas[i] * d)``, compiled and chunked.
+
+    Args:
+      loss_fn: jittable ``params -> scalar``.
+      params: the centre (any pytree of float arrays).
+      d: direction, same tree and shapes as ``params``.
+      alphas: 1-D finite coordinates.
+      batch_size: points per ``lax.map`` chunk; ``None`` picks :func:`auto_batch_size`.
+      dtype: ``"float32"`` (default) or ``"float64"`` (enables x64 only inside this call).
+
+    Returns:
+      ``np.ndarray`` (float64 copy of the values) of shape ``(len(alphas),)``; non-finite
+      losses are returned as they are (NaN/Inf).
+    """
+    check_same_tree(params, d, "d")
+    a = as_grid_axis(alphas, "alphas")
+    return evaluate_points(
+        loss_fn, params, (d,), a[:, None], batch_size=batch_size, dtype=dtype
+    )
+
+
+def slice_2d(
+    loss_fn: Callable,
+    params,
+    d1,
+    d2,
+    alphas,
+    betas,
+    *,
+    batch_size: int | None = None,
+    dtype=None,
+) -> np.ndarray:
+    """``out[i, j] = loss_fn(params + alphas[i] * d1 + betas[j] * d2)``, compiled and chunked.
+
+    Args:
+      loss_fn: jittable ``params -> scalar`` (close over the data, e.g.
+        ``lambda p: problem.loss(p, batch)``). Reusing the same function object reuses the
+        compiled program.
+      params: the centre (any pytree of float arrays).
+      d1, d2: directions with the tree structure and leaf shapes of ``params``.
+      alphas, betas: 1-D finite coordinates along ``d1`` and ``d2``.
+      batch_size: points per ``lax.map`` chunk; ``None`` picks :func:`auto_batch_size`.
+      dtype: ``"float32"`` (default) or ``"float64"``.
+
+    Returns:
+      ``np.ndarray`` of shape ``(len(alphas), len(betas))``.
+
+    Example:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> f = lambda p: jnp.sum(p**2)
+      >>> g = slice_2d(f, jnp.zeros(2), jnp.array([1.0, 0]), jnp.array([0, 1.0]),
+      ...              np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))
+      >>> g.shape, float(g[0, 0])
+      ((3, 3), 2.0)
+    """
+    check_same_tree(params, d1, "d1")
+    check_same_tree(params, d2, "d2")
+    a = as_grid_axis(alphas, "alphas")
+    b = as_grid_axis(betas, "betas")
+    aa, bb = np.meshgrid(a, b, indexing="ij")
+    pts = np.stack([aa.ravel(), bb.ravel()], axis=1)
+    out = evaluate_points(
+        loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype
+    )
+    return out.reshape(a.size, b.size)
+
+
+def slice_function(loss_fn: Callable, params, d1, d2) -> Callable[[jax.Array], jax.Array]:
+    """The jittable 2-D function ``g(z) = loss_fn(params + z[0] d1 + z[1] d2)``.
+
+    Feed it to :func:`optlab.landscape.find_minima` / :func:`analyze_slice` to analyse a
+    network's slice through the same code path as an analytic test function.
+    """
+    check_same_tree(params, d1, "d1")
+    check_same_tree(params, d2, "d2")
+
+    def g(z):
+        return loss_fn(_shifted(params, (d1, d2), z))
+
+    return g
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    """A computed 2-D slice with the metadata needed to interpret and re-plot it.
+
+    Attributes:
+      alphas, betas: grid coordinates along ``d1`` and ``d2``.
+      values: ``(len(alphas), len(betas))`` losses.
+      metadata: JSON-able dict: direction norms, cosine, relative step sizes, seeds,
+        normalization, dtype, batch size, timing, plus anything the caller added.
+    """
+
+    alphas: np.ndarray
+    betas: np.ndarray
+    values: np.ndarray
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def bounds(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        return (
+            (float(self.alphas[0]), float(self.alphas[-1])),
+            (float(self.betas[0]), float(self.betas[-1])),
+        )
+
+
+def compute_slice(
+    loss_fn: Callable,
+    params,
+    d1,
+    d2,
+    alphas,
+    betas,
+    *,
+    batch_size: int | None = None,
+    dtype=None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Slice:
+    """:func:`slice_2d` plus the metadata of Li et al.-style plots, as a :class:`Slice`.
+
+    Records ``params_norm``, ``d1_norm``, ``d2_norm``, ``cosine`` (between d1 and d2),
+    ``d1_relative``/``d2_relative`` (``||d|| / ||params||``), ``step_relative`` (the largest
+    ``|alpha| ||d1||, |beta| ||d2||`` over ``||params||``: how far the slice reaches, relative
+    to the weights), the grid spacing, dtype, chunk size and wall time. Pass ``seed``,
+    ``normalization`` etc. in ``metadata``.
+    """
+    import time
+
+    a = as_grid_axis(alphas, "alphas")
+    b = as_grid_axis(betas, "betas")
+    n = a.size * b.size
+    with precision(dtype) as dt:
+        bs = _check_batch_size(batch_size, n) or auto_batch_size(
+            loss_fn, cast_tree(params, dt), n
+        )
+    t0 = time.perf_counter()
+    vals = slice_2d(loss_fn, params, d1, d2, a, b, batch_size=bs, dtype=dtype)
+    wall = time.perf_counter() - t0
+    st = direction_stats(params, d1, d2)
+    pn = st["params_norm"]
+    reach = max(np.max(np.abs(a)) * st["d1_norm"], np.max(np.abs(b)) * st["d2_norm"])
+    meta = {
+        **st,
+        "step_relative": float(reach / pn) if pn > 0 else math.inf,
+        "resolution": [int(a.size), int(b.size)],
+        "dtype": resolve_dtype(dtype),
+        "batch_size": int(bs),
+        "seconds": wall,
+        "points_per_second": n / wall if wall > 0 else math.inf,
+        "nonfinite_fraction": float(np.mean(~np.isfinite(vals))),
+    }
+    meta.update(dict(metadata or {}))
+    return Slice(alphas=a, betas=b, values=vals, metadata=meta)
