@@ -95,8 +95,10 @@ def check_resolution(resolution) -> tuple[int, int]:
 
 def tree_vdot(a, b) -> jax.Array:
     """Sum over leaves of the elementwise products."""
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a),
-                                              jax.tree_util.tree_leaves(b), strict=True))
+    return sum(
+        jnp.vdot(x, y)
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    )
 
 
 def tree_norm(a) -> jax.Array:

@@ -601,8 +601,10 @@ def analyze_grid(
         for t, v in enumerate(kept):
             i, j = divmod(v, m)
             at_edge = (
-                np.isclose(x[t, 0], a[0]) or np.isclose(x[t, 0], a[-1])
-                or np.isclose(x[t, 1], b[0]) or np.isclose(x[t, 1], b[-1])
+                np.isclose(x[t, 0], a[0])
+                or np.isclose(x[t, 0], a[-1])
+                or np.isclose(x[t, 1], b[0])
+                or np.isclose(x[t, 1], b[-1])
             )
             if at_edge and not refined[t]:
                 on_b[t] = True
@@ -723,12 +725,12 @@ def analyze_grid(
                 grid_value=float(level),
                 grid_index=gi,
                 refined=bool(s_ok[e]),
-                on_boundary=bool(
-                    not s_ok[e] and (gi[0] in (0, n - 1) or gi[1] in (0, m - 1))
-                ),
+                on_boundary=bool(not s_ok[e] and (gi[0] in (0, n - 1) or gi[1] in (0, m - 1))),
                 hessian_eigenvalues=np.asarray(seig[e], np.float64),
-                minima=(remap[vidx[_lowest_kept(rep_a, vidx, absorbed)]],
-                        remap[vidx[_lowest_kept(rep_b, vidx, absorbed)]]),
+                minima=(
+                    remap[vidx[_lowest_kept(rep_a, vidx, absorbed)]],
+                    remap[vidx[_lowest_kept(rep_b, vidx, absorbed)]],
+                ),
             )
         )
     S_pos = np.where(S >= 0, np.vectorize(lambda e: saddle_pos.get(int(e), -1))(S), -1) if kk else S

@@ -195,9 +195,7 @@ def _snapshot_matrix(snapshots) -> tuple[np.ndarray, Any]:
                 "snapshots must be a pytree whose leaves share a leading snapshot axis; got "
                 f"leaf shapes {[np.shape(x) for x in leaves]}"
             )
-    mat = np.concatenate(
-        [np.asarray(x, np.float64).reshape(m, -1) for x in leaves], axis=1
-    )
+    mat = np.concatenate([np.asarray(x, np.float64).reshape(m, -1) for x in leaves], axis=1)
     like = jax.tree_util.tree_unflatten(treedef, [np.asarray(x[0]) for x in leaves])
     return mat, like
 

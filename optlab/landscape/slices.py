@@ -92,7 +92,9 @@ def _check_batch_size(batch_size, n_points):
     if batch_size is None:
         return None
     if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None (automatic), got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be a positive int or None (automatic), got {batch_size!r}"
+        )
     return int(min(batch_size, n_points))
 
 
@@ -114,9 +116,7 @@ def evaluate_points(
         check_same_tree(params, d, f"d{k + 1}")
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != len(directions):
-        raise ValueError(
-            f"points must have shape (n, {len(directions)}), got {pts.shape}"
-        )
+        raise ValueError(f"points must have shape (n, {len(directions)}), got {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise ValueError("points must be finite")
     n = pts.shape[0]
@@ -155,9 +155,7 @@ def slice_1d(
     """
     check_same_tree(params, d, "d")
     a = as_grid_axis(alphas, "alphas")
-    return evaluate_points(
-        loss_fn, params, (d,), a[:, None], batch_size=batch_size, dtype=dtype
-    )
+    return evaluate_points(loss_fn, params, (d,), a[:, None], batch_size=batch_size, dtype=dtype)
 
 
 def slice_2d(
@@ -200,9 +198,7 @@ def slice_2d(
     b = as_grid_axis(betas, "betas")
     aa, bb = np.meshgrid(a, b, indexing="ij")
     pts = np.stack([aa.ravel(), bb.ravel()], axis=1)
-    out = evaluate_points(
-        loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype
-    )
+    out = evaluate_points(loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype)
     return out.reshape(a.size, b.size)
 
 
@@ -271,9 +267,7 @@ def compute_slice(
     b = as_grid_axis(betas, "betas")
     n = a.size * b.size
     with precision(dtype) as dt:
-        bs = _check_batch_size(batch_size, n) or auto_batch_size(
-            loss_fn, cast_tree(params, dt), n
-        )
+        bs = _check_batch_size(batch_size, n) or auto_batch_size(loss_fn, cast_tree(params, dt), n)
     t0 = time.perf_counter()
     vals = slice_2d(loss_fn, params, d1, d2, a, b, batch_size=bs, dtype=dtype)
     wall = time.perf_counter() - t0

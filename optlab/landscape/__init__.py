@@ -1,0 +1,106 @@
+"""Loss landscapes: slices through any model, refined minima, saddles, barriers, basins, curvature.
+
+Typical use::
+
+    from optlab import landscape as ls
+    d1, d2 = ls.random_directions(key, params, "filter", ignore_biases=True)
+    grid = ls.slice_2d(loss_fn, params, d1, d2, alphas, betas)       # compiled, chunked
+    res = ls.analyze_slice(ls.slice_function(loss_fn, params, d1, d2), bounds, 51)
+    res.minima, res.saddles, res.barriers, res.basin_fractions, res.merge_tree
+
+Submodules: ``directions`` (random/filter-normalized, PCA, plane/line through points),
+``slices`` (compiled grid evaluation), ``analysis`` (minima, saddles, merge tree, basins),
+``curvature`` (HVP, Lanczos, Hutchinson, SLQ) and ``io`` (JSON + npz files).
+"""
+
+from optlab.landscape.analysis import (
+    Minimum,
+    Saddle,
+    SliceAnalysis,
+    analyze_grid,
+    analyze_slice,
+    evaluate_grid,
+    find_minima,
+)
+from optlab.landscape.curvature import (
+    Eigen,
+    TraceEstimate,
+    hessian_directions,
+    hutchinson_trace,
+    hvp,
+    lanczos,
+    sharpness_at,
+    spectral_density,
+)
+from optlab.landscape.directions import (
+    NORMALIZATIONS,
+    PCADirections,
+    Plane,
+    Projection,
+    direction_stats,
+    line_through,
+    normalize_direction,
+    orthogonalize_pair,
+    pca_directions,
+    plane_through,
+    project_trajectory,
+    random_directions,
+)
+from optlab.landscape.io import (
+    load_analysis,
+    load_slice,
+    save_analysis,
+    save_slice,
+    write_json,
+)
+from optlab.landscape.slices import (
+    Slice,
+    auto_batch_size,
+    compute_slice,
+    evaluate_points,
+    slice_1d,
+    slice_2d,
+    slice_function,
+)
+
+__all__ = [
+    "NORMALIZATIONS",
+    "Eigen",
+    "Minimum",
+    "PCADirections",
+    "Plane",
+    "Projection",
+    "Saddle",
+    "Slice",
+    "SliceAnalysis",
+    "TraceEstimate",
+    "analyze_grid",
+    "analyze_slice",
+    "auto_batch_size",
+    "compute_slice",
+    "direction_stats",
+    "evaluate_grid",
+    "evaluate_points",
+    "find_minima",
+    "hessian_directions",
+    "hutchinson_trace",
+    "hvp",
+    "lanczos",
+    "line_through",
+    "load_analysis",
+    "load_slice",
+    "normalize_direction",
+    "orthogonalize_pair",
+    "pca_directions",
+    "plane_through",
+    "project_trajectory",
+    "random_directions",
+    "save_analysis",
+    "save_slice",
+    "sharpness_at",
+    "slice_1d",
+    "slice_2d",
+    "slice_function",
+    "spectral_density",
+    "write_json",
+]

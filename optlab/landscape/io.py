@@ -1,0 +1,114 @@
+"""Saving and loading slices and analyses as plain files (JSON + ``.npz``, no pickle).
+
+``save_slice(path, s)`` writes ``path.json`` (metadata) and ``path.npz`` (``alphas``,
+``betas``, ``values`` and any extra arrays such as projected trajectories); both are written
+atomically (temporary file + rename). ``load_slice(path)`` reads them back with
+``np.load(..., allow_pickle=False)``, so a figure can be re-plotted without recomputing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optlab.landscape.analysis import _jsonable
+from optlab.landscape.slices import Slice
+
+
+def _stem(path) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".json", ".npz") else p
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj: Any) -> None:
+    """Write ``obj`` (numpy values converted; non-finite floats as strings) atomically."""
+    data = json.dumps(_jsonable(obj), indent=2, sort_keys=True).encode()
+    _atomic_write(Path(path), lambda fh: fh.write(data))
+
+
+def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -> Path:
+    """Save a :class:`~optlab.landscape.Slice` as ``<stem>.json`` + ``<stem>.npz``.
+
+    Args:
+      path: the stem (a ``.json``/``.npz`` suffix is stripped).
+      s: the slice.
+      arrays: extra numeric arrays to store (e.g. ``{"traj_adam": coords}``); names must not
+        clash with ``alphas``, ``betas``, ``values``.
+
+    Returns:
+      The stem path.
+    """
+    stem = _stem(path)
+    extra = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+    for k, v in extra.items():
+        if k in ("alphas", "betas", "values"):
+            raise ValueError(f"arrays may not use the reserved name {k!r}")
+        if v.dtype == object:
+            raise ValueError(f"arrays[{k!r}] is not numeric (object arrays need pickle)")
+    payload = {"alphas": s.alphas, "betas": s.betas, "values": s.values, **extra}
+    _atomic_write(stem.with_suffix(".npz"), lambda fh: np.savez(fh, **payload))
+    meta = {"format": "optlab.landscape.slice/1", "arrays": sorted(payload), **dict(s.metadata)}
+    write_json(stem.with_suffix(".json"), meta)
+    return stem
+
+
+def load_slice(path) -> tuple[Slice, dict[str, np.ndarray]]:
+    """Load what :func:`save_slice` wrote: ``(slice, extra_arrays)``."""
+    stem = _stem(path)
+    with open(stem.with_suffix(".json")) as fh:
+        meta = json.load(fh)
+    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    s = Slice(
+        alphas=arrays.pop("alphas"),
+        betas=arrays.pop("betas"),
+        values=arrays.pop("values"),
+        metadata=meta,
+    )
+    return s, arrays
+
+
+def save_analysis(path, analysis) -> Path:
+    """Save a :class:`~optlab.landscape.SliceAnalysis`: summary JSON + grids (``basins``)."""
+    stem = _stem(path)
+    write_json(stem.with_suffix(".json"), analysis.to_dict())
+    _atomic_write(
+        stem.with_suffix(".npz"),
+        lambda fh: np.savez(
+            fh,
+            alphas=analysis.alphas,
+            betas=analysis.betas,
+            values=analysis.values,
+            basins=analysis.basins,
+        ),
+    )
+    return stem
+
+
+def load_analysis(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(summary_dict, arrays)`` as written by :func:`save_analysis` (for plotting)."""
+    stem = _stem(path)
+    with open(stem.with_suffix(".json")) as fh:
+        summary = json.load(fh)
+    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return summary, arrays
