@@ -1,0 +1,260 @@
+"""Tests for optlab.data against independent truths (sklearn's arrays, numpy float64)."""
+
+from __future__ import annotations
+
+import collections
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from optlab import data
+from optlab.data import Split
+
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", seed=0)
+
+
+@pytest.fixture(scope="module")
+def sk_digits():
+    raw = load_digits()
+    return np.asarray(raw.data, np.float64), np.asarray(raw.target)
+
+
+def _rows(ds):
+    return {s: np.asarray(getattr(ds, s).x, np.float64) for s in SPLITS}
+
+
+def test_names():
+    assert data.names() == sorted(["adder", "digits", "moons", "spirals", "teacher-student"])
+
+
+# ------------------------------------------------------------------- digits vs sklearn
+
+
+def test_digits_shapes_and_dtypes(digits):
+    sizes = digits.sizes
+    assert sum(sizes.values()) == 1797
+    for s in SPLITS:
+        sp = digits.split(s)
+        assert sp.x.shape == (sizes[s], 64) and sp.x.dtype == jnp.float32
+        assert sp.y.shape == (sizes[s],) and sp.y.dtype == jnp.int32
+        assert float(sp.x.min()) >= 0.0 and float(sp.x.max()) <= 1.0
+    assert digits.task == "classification" and digits.n_classes == 10
+    # 70/15/15 up to per-class rounding
+    assert abs(sizes["train"] / 1797 - 0.7) < 0.01
+    assert abs(sizes["val"] / 1797 - 0.15) < 0.01
+
+
+def test_digits_rows_and_labels_match_sklearn(digits, sk_digits):
+    x_sk, y_sk = sk_digits
+    # multiset of (image bytes, label) pairs must equal sklearn's, independent of our indices
+    truth = collections.Counter(
+        (np.round(r).astype(np.int64).tobytes(), int(t)) for r, t in zip(x_sk, y_sk, strict=True)
+    )
+    ours = collections.Counter()
+    for s in SPLITS:
+        sp = digits.split(s)
+        x = np.asarray(sp.x, np.float64) * 16.0
+        np.testing.assert_allclose(x, np.round(x), atol=1e-5)  # exactly pixel/16
+        for r, t in zip(x, np.asarray(sp.y), strict=True):
+            ours[(np.round(r).astype(np.int64).tobytes(), int(t))] += 1
+    assert ours == truth
+
+
+def test_digits_stratified(digits, sk_digits):
+    _, y_sk = sk_digits
+    counts = np.bincount(y_sk, minlength=10)
+    for s, frac in zip(SPLITS, data.DEFAULT_FRACTIONS, strict=True):
+        got = np.bincount(np.asarray(digits.split(s).y), minlength=10)
+        assert np.all(np.abs(got - frac * counts) <= 1.0), (s, got, frac * counts)
+
+
+def test_digits_standardize_uses_train_stats():
+    ds = data.load("digits", seed=0, standardize=True)
+    x = np.asarray(ds.train.x, np.float64)
+    std = x.std(axis=0)
+    varying = std > 1e-6
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(std[varying], 1.0, atol=1e-4)
+
+
+# ------------------------------------------------------------------- splits
+
+
+@pytest.mark.parametrize("name", ["adder", "digits", "moons", "spirals"])
+def test_splits_disjoint_deterministic_and_seeded(name):
+    kw = {} if name == "digits" else {"n": 300}
+    a = data.load(name, seed=1, **kw)
+    b = data.load(name, seed=1, **kw)
+    c = data.load(name, seed=2, **kw)
+    for s in SPLITS:  # same seed -> identical arrays
+        np.testing.assert_array_equal(np.asarray(a.split(s).x), np.asarray(b.split(s).x))
+        np.testing.assert_array_equal(np.asarray(a.split(s).y), np.asarray(b.split(s).y))
+    idx = a.info["indices"]
+    allidx = np.concatenate([idx[s] for s in SPLITS])
+    assert len(np.unique(allidx)) == len(allidx)  # disjoint
+    rows = _rows(a)
+    keys = {s: {r.tobytes() for r in rows[s]} for s in SPLITS}
+    assert not (keys["train"] & keys["test"]) or name == "digits"  # digits may hold duplicates
+    if name == "digits":  # real data, same rows: a different seed gives a different split
+        assert not np.array_equal(a.info["indices"]["test"], c.info["indices"]["test"])
+    else:
+        assert not np.array_equal(np.asarray(a.test.x), np.asarray(c.test.x))
+
+
+def test_adder_targets_are_float64_sums():
+    ds = data.load("adder", seed=3, n=500, low=-2.0, high=5.0)
+    total = 0
+    for s in SPLITS:
+        sp = ds.split(s)
+        x = np.asarray(sp.x, np.float64)
+        assert sp.y.shape == (x.shape[0], 1)
+        assert x.min() >= -2.0 and x.max() < 5.0
+        np.testing.assert_allclose(
+            np.asarray(sp.y, np.float64)[:, 0], x[:, 0] + x[:, 1], rtol=0, atol=2e-6
+        )
+        total += x.shape[0]
+    assert total == 500
+    assert ds.sizes == {"train": 350, "val": 75, "test": 75}
+
+
+def test_teacher_student_targets_match_numpy_forward():
+    ds = data.load("teacher-student", seed=5, n=200, teacher_sizes=(4, 8, 6, 2))
+    teacher = ds.info["teacher_params"]
+    for s in SPLITS:
+        sp = ds.split(s)
+        h = np.asarray(sp.x, np.float64)
+        for i, layer in enumerate(teacher):
+            h = h @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+            if i < len(teacher) - 1:
+                h = np.maximum(h, 0.0)
+        np.testing.assert_allclose(np.asarray(sp.y, np.float64), h, rtol=1e-4, atol=1e-5)
+    noisy = data.load("teacher-student", seed=5, n=200, teacher_sizes=(4, 8, 6, 2), noise=0.5)
+    resid = np.asarray(noisy.train.y, np.float64) - np.asarray(ds.train.y, np.float64)
+    assert 0.35 < resid.std() < 0.65  # same inputs/teacher, Gaussian label noise of std 0.5
+    other_teacher = data.load("teacher-student", seed=5, n=200, teacher_seed=9)
+    assert not np.allclose(np.asarray(other_teacher.train.y), np.asarray(ds.train.y)[:, :1])
+
+
+def test_moons_and_spirals_labels():
+    m = data.load("moons", seed=0, n=400)
+    assert m.task == "classification" and m.n_classes == 2 and m.train.y.dtype == jnp.int32
+    mb = data.load("moons", seed=0, n=400, binary=True)
+    assert mb.task == "binary" and mb.train.y.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(mb.train.y), np.asarray(m.train.y).astype(np.float32))
+    sp = data.load("spirals", seed=0, n=600, arms=4, noise=0.0)
+    y = np.concatenate([np.asarray(sp.split(s).y) for s in SPLITS])
+    np.testing.assert_array_equal(np.bincount(y), [150] * 4)
+    # noise-free points lie on their arm: angle = 2*pi*(k/arms + r) (mod 2*pi), r = radius
+    x = np.asarray(sp.train.x, np.float64)
+    r = np.hypot(x[:, 0], x[:, 1])
+    expected = 2 * np.pi * (np.asarray(sp.train.y) / 4 + r)
+    diff = np.angle(np.exp(1j * (np.arctan2(x[:, 1], x[:, 0]) - expected)))
+    np.testing.assert_allclose(diff, 0.0, atol=1e-4)
+
+
+# ------------------------------------------------------------------- bad input
+
+
+def test_unknown_dataset_lists_names():
+    with pytest.raises(ValueError, match="known datasets.*digits"):
+        data.load("mnist-huge")
+
+
+@pytest.mark.parametrize(
+    "fractions", [(0.5, 0.5), (0.7, 0.2, 0.2), (1.0, 0.0, 0.0), (-0.1, 0.6, 0.5), "abc"]
+)
+def test_bad_fractions(fractions):
+    with pytest.raises(ValueError, match="fractions"):
+        data.load("adder", fractions=fractions)
+
+
+def test_bad_sizes_and_options():
+    with pytest.raises(ValueError, match="n must be >= 3, got 2"):
+        data.load("adder", n=2)
+    with pytest.raises(ValueError, match="too few"):
+        data.load("adder", n=3)
+    with pytest.raises(ValueError, match="high must be > low"):
+        data.load("adder", low=3.0, high=1.0)
+    with pytest.raises(ValueError, match="noise"):
+        data.load("moons", noise=-1.0)
+    with pytest.raises(TypeError, match="unknown option.*'bogus'"):
+        data.load("digits", bogus=1)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        data.get_batch(data.load("adder").train, jax.random.key(0), 0, 0)
+    with pytest.raises(ValueError, match="split"):
+        data.load("adder").split("holdout")
+
+
+# ------------------------------------------------------------------- minibatching
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    n = 23
+    return Split(jnp.arange(n, dtype=jnp.float32)[:, None], jnp.arange(n, dtype=jnp.int32))
+
+
+def test_steps_per_epoch():
+    assert data.steps_per_epoch(23, 5) == 4
+    assert data.steps_per_epoch(23, None) == 1
+    assert data.steps_per_epoch(23, 100) == 1
+
+
+def test_batches_cover_epoch_disjointly(small_split):
+    key = jax.random.key(42)
+    bs, spe = 5, 4
+    get = jax.jit(data.get_batch, static_argnums=3)
+    epochs = []
+    for e in range(3):
+        ids = [np.asarray(get(small_split, key, e * spe + i, bs).y) for i in range(spe)]
+        for b in ids:
+            assert b.shape == (bs,)
+        flat = np.concatenate(ids)
+        assert len(np.unique(flat)) == spe * bs  # disjoint, floor(n/bs)*bs distinct rows
+        epochs.append(flat)
+        # x and y stay paired
+        xb = np.asarray(get(small_split, key, e * spe, bs).x)[:, 0]
+        np.testing.assert_array_equal(xb, ids[0].astype(np.float32))
+    assert not np.array_equal(epochs[0], epochs[1])  # a new permutation each epoch
+    assert not np.array_equal(epochs[1], epochs[2])
+    # same key -> same batches; another key -> another order
+    again = np.asarray(get(small_split, jax.random.key(42), 2, bs).y)
+    np.testing.assert_array_equal(again, epochs[0][2 * bs : 3 * bs])
+    other = np.concatenate(
+        [np.asarray(get(small_split, jax.random.key(7), i, bs).y) for i in range(spe)]
+    )
+    assert not np.array_equal(other, epochs[0])
+
+
+def test_full_batch(small_split):
+    for bs in (None, 23, 50):
+        b = data.get_batch(small_split, jax.random.key(0), 3, bs)
+        np.testing.assert_array_equal(np.asarray(b.y), np.arange(23))
+
+
+def test_traced_step_compiles_once(small_split):
+    traces = []
+
+    @jax.jit
+    def f(split, key, step):
+        traces.append(1)  # Python side effect runs only while tracing
+        return data.get_batch(split, key, step, 4).y
+
+    key = jax.random.key(0)
+    outs = [np.asarray(f(small_split, key, jnp.int32(s))) for s in range(12)]
+    assert len(traces) == 1
+
+    # inside lax.scan too, with the step as the carry
+    def body(step, _):
+        return step + 1, data.get_batch(small_split, key, step, 4).y
+
+    _, ys = jax.lax.scan(body, jnp.int32(0), None, length=12)
+    np.testing.assert_array_equal(np.asarray(ys), np.stack(outs))
