@@ -500,7 +500,32 @@ def _plans(cfg: StudyConfig) -> list[_Plan]:
 
 
 def _has_data(problem_obj) -> bool:
+    if isinstance(problem_obj, Mapping):
+        return bool(problem_obj["has_data"])
     return problem_obj.data is not None
+
+
+def _problem_info(prob) -> dict[str, Any]:
+    """What the report needs to know about a problem, stored in the manifest (no jax later)."""
+    info: dict[str, Any] = {"has_data": prob.data is not None, "description": prob.description}
+    if prob.fn is not None and prob.bounds is not None and prob.start is not None:
+        info["bounds"] = [list(b) for b in prob.bounds]
+        info["known_minima"] = [list(m.point) for m in prob.known_minima if m.is_global]
+    return info
+
+
+def _contour_grid(prob, n: int = 161) -> dict[str, np.ndarray] | None:
+    """f on an n×n grid over the problem's bounds (for trajectory figures), or None."""
+    if prob.fn is None or prob.bounds is None or prob.start is None or len(prob.start) != 2:
+        return None
+    import jax
+    import jax.numpy as jnp
+
+    (x0, x1), (y0, y1) = prob.bounds
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    pts = np.stack(np.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2).astype(np.float32)
+    z = np.asarray(jax.jit(jax.vmap(prob.fn))(jnp.asarray(pts)), np.float64).reshape(n, n)
+    return {"x": xs, "y": ys, "z": z}
 
 
 def _selection_key(cfg: StudyConfig, problem: str, problem_obj) -> tuple[str, str, bool]:
@@ -740,7 +765,22 @@ def run_study(
     config.validate()
     problems_built = {p: config.build_problem(p) for p in config.problems}
     plans = _plans(config)
-    store = Store(out).init(config.to_dict())
+    store = Store(out).init(
+        config.to_dict(),
+        info={"problems": {p: _problem_info(pb) for p, pb in problems_built.items()}},
+    )
+    for p, pb in problems_built.items():
+        grid_path = store.root / "landscapes" / f"{p}.npz"
+        if not grid_path.exists():
+            grid = _contour_grid(pb)
+            if grid is not None:
+                import io
+
+                from optlab.store import atomic_write_bytes
+
+                buf = io.BytesIO()
+                np.savez(buf, **grid)
+                atomic_write_bytes(grid_path, buf.getvalue())
     total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in plans)
     bar = _Progress(total, progress)
     t_start = time.perf_counter()
@@ -1047,12 +1087,12 @@ def load_study(root: str | os.PathLike) -> StudyResults:
     store = Store(root)
     manifest = store.manifest()
     config = StudyConfig.from_dict(manifest["config"], where=str(store.manifest_path))
-    problems_built = {}
+    problems_built = dict(manifest.get("info", {}).get("problems", {}))
     pairs = {}
     missing = 0
     for pl in _plans(config):
         if pl.problem not in problems_built:
-            problems_built[pl.problem] = config.build_problem(pl.problem)
+            problems_built[pl.problem] = _problem_info(config.build_problem(pl.problem))
         prob = problems_built[pl.problem]
         tuning = []
         recs = {}

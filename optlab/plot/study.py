@@ -1,0 +1,556 @@
+"""Figures and tables of a comparison study, from its results directory only.
+
+Everything here reads :class:`optlab.study.StudyResults` (numpy arrays loaded from the store)
+and writes files; nothing is trained or computed with jax. :func:`write_report` produces:
+
+- ``figures/curves_<problem>``: training loss and the validation metric across evaluation
+  seeds (median line, interquartile band) against steps and against wall-clock seconds;
+- ``figures/lr_sensitivity_<problem>``: validation score of every tuning trial against its
+  learning rate (failed trials marked at the top edge);
+- ``figures/final_<problem>``: box plots with every seed's test metric drawn on top;
+- ``figures/performance_profile``: Dolan–Moré profiles of steps-to-target across problems;
+- ``figures/tuning_budget_<problem>``: expected best validation score after k trials;
+- ``figures/trajectories_<problem>``: paths on contour plots of 2D analytic test functions
+  (labelled "illustration");
+- ``tables/results.{md,tex}``, ``tables/<problem>.{md,tex}``, ``tables/ranks.{md,tex}``.
+
+Figures are written as PDF and PNG; each optimizer has one fixed colour in every figure
+(:func:`color_of`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from optlab import stats  # noqa: E402
+
+__all__ = [
+    "color_of",
+    "write_report",
+    "plot_curves",
+    "plot_lr_sensitivity",
+    "plot_final",
+    "plot_performance_profile",
+    "plot_tuning_budget",
+    "plot_trajectories",
+    "tables",
+]
+
+# Fixed colours for the common optimizers (Okabe–Ito and Tableau, colour-blind aware);
+# any other name gets a stable colour from a hash of its name.
+_FIXED = {
+    "sgd": "#000000",
+    "gd": "#555555",
+    "momentum": "#E69F00",
+    "heavy-ball": "#8C564B",
+    "nesterov": "#56B4E9",
+    "adam": "#D55E00",
+    "adam-ref": "#F0A080",
+    "adamw": "#009E73",
+    "nadam": "#17BECF",
+    "amsgrad": "#BCBD22",
+    "rmsprop": "#0072B2",
+    "adagrad": "#7F7F7F",
+    "adadelta": "#9467BD",
+    "adabelief": "#E377C2",
+    "lion": "#CC79A7",
+    "yogi": "#2CA02C",
+    "radam": "#FF7F0E",
+    "lamb": "#1F77B4",
+    "lars": "#AEC7E8",
+    "novograd": "#98DF8A",
+    "lbfgs": "#C49C94",
+    "newton-cg": "#F7B6D2",
+}
+_PALETTE = list(plt.get_cmap("tab20").colors)
+
+_STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.3,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "pdf.fonttype": 42,
+}
+
+
+def color_of(optimizer: str) -> str | tuple:
+    """The colour of ``optimizer`` in every figure (fixed table, else a stable hash)."""
+    if optimizer in _FIXED:
+        return _FIXED[optimizer]
+    return _PALETTE[zlib.crc32(optimizer.encode()) % len(_PALETTE)]
+
+
+def _save(fig, path_stem: Path, formats: Sequence[str]) -> list[Path]:
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        p = path_stem.with_suffix(f".{fmt}")
+        fig.savefig(p, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)
+        out.append(p)
+    plt.close(fig)
+    return out
+
+
+def _label(key: str) -> str:
+    if key == "train_loss":
+        return "f(x)"
+    split, _, name = key.partition("_")
+    return (
+        f"{ {'val': 'validation', 'test': 'test', 'train': 'training'}.get(split, split) } {name}"
+    )
+
+
+def _band(ax, x, vals, color, label, logy):
+    ok = np.all(np.isfinite(vals), axis=1) if vals.ndim == 2 else None
+    v = vals[ok] if ok is not None and ok.any() else vals
+    with np.errstate(all="ignore"):
+        q25, med, q75 = np.nanquantile(v, [0.25, 0.5, 0.75], axis=0)
+    ax.plot(x, med, color=color, label=label)
+    ax.fill_between(x, q25, q75, color=color, alpha=0.2, linewidth=0)
+    if logy and np.nanmin(np.where(med > 0, med, np.nan)) > 0:
+        ax.set_yscale("log")
+
+
+def _metric_scale(res, problem: str) -> bool:
+    pr = res.pair(problem, res.optimizers[0])
+    return not pr.higher_is_better
+
+
+def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Learning curves: median and IQR over evaluation seeds, vs steps and vs wall-clock."""
+    analytic = res.pair(problem, res.optimizers[0]).val_key == "train_loss"
+    ncols = 2 if analytic else 3
+    with plt.rc_context(_STYLE):
+        fig, axes = plt.subplots(1, ncols, figsize=(2.6 * ncols, 2.3), constrained_layout=True)
+        for o in res.optimizers:
+            pr = res.pair(problem, o)
+            c = color_of(o)
+            loss = np.stack([r.curves["loss"].astype(np.float64) for r in pr.final])
+            steps = np.arange(1, loss.shape[1] + 1)
+            nfail = int(pr.final_failed().sum())
+            lab = o + (f" ({nfail}/{len(pr.final)} diverged)" if nfail else "")
+            _band(axes[0], steps, loss, c, lab, logy=True)
+            if not analytic:
+                s, v = pr.metric_curves()
+                _band(axes[1], s, v, c, o, logy=not pr.higher_is_better)
+                sps = float(np.mean([r.summary.get("seconds_per_step", 0.0) for r in pr.final]))
+                _band(axes[2], s * sps, v, c, o, logy=not pr.higher_is_better)
+            else:
+                sps = float(np.mean([r.summary.get("seconds_per_step", 0.0) for r in pr.final]))
+                _band(axes[1], steps * sps, loss, c, o, logy=True)
+        pr0 = res.pair(problem, res.optimizers[0])
+        axes[0].set(xlabel="step", ylabel="f(x)" if analytic else "training loss (minibatch)")
+        if not analytic:
+            axes[1].set(xlabel="step", ylabel=_label(pr0.val_key))
+            axes[2].set(xlabel="wall-clock (s, excl. compile)", ylabel=_label(pr0.val_key))
+        else:
+            axes[1].set(xlabel="wall-clock (s, excl. compile)", ylabel="f(x)")
+        axes[0].legend(frameon=False)
+        fig.suptitle(
+            f"{problem}: median and interquartile range over {len(pr0.final)} seeds", fontsize=8
+        )
+        return _save(fig, out_dir / f"curves_{problem}", formats)
+
+
+def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Validation score of each tuning trial against its learning rate."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        any_lr = False
+        top = []
+        for o in res.optimizers:
+            pr = res.pair(problem, o)
+            lrs = np.array([t.get("learning_rate", np.nan) for t in pr.trials], dtype=float)
+            if not np.isfinite(lrs).any():
+                continue
+            any_lr = True
+            order = np.argsort(lrs)
+            x, y = lrs[order], pr.trial_scores[order]
+            ok = np.isfinite(y)
+            ax.plot(x[ok], y[ok], "o-", color=color_of(o), label=o, markersize=3)
+            top.append((x[~ok], o))
+            bx = pr.trials[pr.best_index].get("learning_rate")
+            if bx is not None and np.isfinite(pr.trial_scores[pr.best_index]):
+                ax.plot(
+                    [bx], [pr.trial_scores[pr.best_index]], "*", color=color_of(o), markersize=9
+                )
+        ax.set_xscale("log")
+        pr0 = res.pair(problem, res.optimizers[0])
+        if not pr0.higher_is_better:
+            finite = np.concatenate([res.pair(problem, o).trial_scores for o in res.optimizers])
+            finite = finite[np.isfinite(finite)]
+            if finite.size and finite.min() > 0:
+                ax.set_yscale("log")
+        ylo, yhi = ax.get_ylim()
+        for xs, o in top:
+            if xs.size:
+                edge = yhi if not pr0.higher_is_better else ylo
+                ax.plot(xs, np.full(xs.size, edge), "x", color=color_of(o), clip_on=False)
+        ax.set(xlabel="learning rate", ylabel=f"{_label(pr0.val_key)} (tuning)")
+        ax.set_title(f"{problem}: learning-rate sensitivity (x = diverged, * = selected)")
+        if any_lr:
+            ax.legend(frameon=False)
+        return _save(fig, out_dir / f"lr_sensitivity_{problem}", formats)
+
+
+def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Box plots of the per-seed test metric, each seed drawn as a point."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(
+            figsize=(0.55 * len(res.optimizers) + 1.4, 2.5), constrained_layout=True
+        )
+        rng = np.random.default_rng(0)  # jitter only
+        data, labels = [], []
+        for i, o in enumerate(res.optimizers):
+            pr = res.pair(problem, o)
+            v = pr.final_values()
+            ok = np.isfinite(v) & ~pr.final_failed()
+            data.append(v[ok])
+            nfail = int((~ok).sum())
+            labels.append(o + (f"\n{nfail} div." if nfail else ""))
+            ax.scatter(
+                i + 1 + rng.uniform(-0.12, 0.12, ok.sum()),
+                v[ok],
+                s=9,
+                color=color_of(o),
+                zorder=3,
+                linewidths=0,
+            )
+        ax.boxplot(
+            [d if d.size else [np.nan] for d in data],
+            widths=0.5,
+            showfliers=False,
+            medianprops={"color": "k"},
+        )
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right")
+        pr0 = res.pair(problem, res.optimizers[0])
+        ax.set_ylabel(_label(pr0.test_key))
+        ax.set_title(f"{problem}: final {_label(pr0.test_key)}, {len(pr0.final)} seeds")
+        return _save(fig, out_dir / f"final_{problem}", formats)
+
+
+def profile_costs(res) -> tuple[np.ndarray, list[str]]:
+    """(n_problems, n_optimizers) median steps-to-target (inf if the median run fails)."""
+    costs = np.array(
+        [
+            [float(np.median(res.steps_to_target(p, o))) for o in res.optimizers]
+            for p in res.problems
+        ]
+    )
+    costs = np.where(costs <= 0, 0.5, costs)  # a run at target from the start: half a step
+    return costs, list(res.problems)
+
+
+def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Dolan–Moré performance profiles of the median steps-to-target."""
+    costs, _ = profile_costs(res)
+    ratios = stats.performance_ratios(costs)
+    finite = ratios[np.isfinite(ratios)]
+    tmax = max(2.0, float(finite.max()) * 1.1) if finite.size else 2.0
+    taus = np.geomspace(1.0, tmax, 200)
+    rho = stats.performance_profile(costs, taus)
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        for i, o in enumerate(res.optimizers):
+            ax.step(taus, rho[i], where="post", color=color_of(o), label=o)
+        ax.set_xscale("log")
+        ax.set(
+            xlabel=r"$\tau$ (steps-to-target / best)",
+            ylabel=r"fraction of problems $\rho(\tau)$",
+            ylim=(-0.02, 1.02),
+        )
+        ax.set_title(f"Performance profiles over {len(res.problems)} problem(s)")
+        ax.legend(frameon=False, loc="lower right")
+        return _save(fig, out_dir / "performance_profile", formats)
+
+
+def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Expected best validation score after k trials (exact, without replacement) ± std."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        pr0 = res.pair(problem, res.optimizers[0])
+        for o in res.optimizers:
+            pr = res.pair(problem, o)
+            ks, m, sd = stats.tuning_budget_curve(
+                pr.trial_scores, higher_is_better=pr.higher_is_better
+            )
+            ok = np.isfinite(m)
+            ax.plot(ks[ok], m[ok], "o-", color=color_of(o), label=o, markersize=3)
+            sd = np.nan_to_num(sd)
+            ax.fill_between(ks[ok], (m - sd)[ok], (m + sd)[ok], color=color_of(o), alpha=0.15)
+        ax.set(xlabel="tuning budget k (trials)", ylabel=f"expected best {_label(pr0.val_key)}")
+        if not pr0.higher_is_better:
+            allm = np.concatenate([res.pair(problem, o).trial_scores for o in res.optimizers])
+            allm = allm[np.isfinite(allm)]
+            if allm.size and allm.min() > 0:
+                ax.set_yscale("log")
+        ax.set_title(f"{problem}: expected best of k trials (± std)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(frameon=False)
+        return _save(fig, out_dir / f"tuning_budget_{problem}", formats)
+
+
+def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
+    """Optimizer paths (first evaluation seed, selected config) on the function's contours."""
+    grid_path = Path(res.root) / "landscapes" / f"{problem}.npz"
+    if not grid_path.exists():
+        return []
+    with np.load(grid_path, allow_pickle=False) as z:
+        x, y, f = z["x"], z["y"], z["z"]
+    info = res.manifest.get("info", {}).get("problems", {}).get(problem, {})
+    with plt.rc_context({**_STYLE, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(3.6, 3.0), constrained_layout=True)
+        fmin = float(np.min(f))
+        levels = fmin + np.geomspace(1e-2, max(1e-1, float(np.max(f)) - fmin), 25)
+        ax.contour(x, y, f, levels=levels, cmap="Greys_r", linewidths=0.5, alpha=0.7)
+        for o in res.optimizers:
+            pr = res.pair(problem, o)
+            rec = pr.final[0]
+            if "trajectory" not in rec.curves:
+                continue
+            t = rec.curves["trajectory"]
+            t = t[np.all(np.isfinite(t), axis=1)]
+            ax.plot(t[:, 0], t[:, 1], "-", color=color_of(o), label=o, linewidth=1.0)
+            ax.plot(t[-1, 0], t[-1, 1], "o", color=color_of(o), markersize=3)
+        if len(res.optimizers):
+            t0 = res.pair(problem, res.optimizers[0]).final[0].curves.get("trajectory")
+            if t0 is not None:
+                ax.plot(t0[0, 0], t0[0, 1], "ks", markersize=4, label="start")
+        for m in info.get("known_minima", []):
+            ax.plot(m[0], m[1], "*", color="gold", markeredgecolor="k", markersize=8)
+        ax.set(xlim=(x[0], x[-1]), ylim=(y[0], y[-1]), xlabel="$x_1$", ylabel="$x_2$")
+        ax.set_title(f"{problem} (illustration; tuned, equal budgets)")
+        ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize=6, loc="best")
+        return _save(fig, out_dir / f"trajectories_{problem}", formats)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _fmt(v: float, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if math.isinf(v):
+        return "∞"
+    return f"{v:.{digits}g}"
+
+
+def _tex(s: str) -> str:
+    return (
+        s.replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+        .replace("±", r"$\pm$")
+        .replace("∞", r"$\infty$")
+        .replace("–", "--")
+    )
+
+
+def _render(header: list[str], rows: list[list[str]], bold: list[list[bool]], caption: str):
+    md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r, b in zip(rows, bold, strict=True):
+        md.append(
+            "| " + " | ".join(f"**{c}**" if bb else c for c, bb in zip(r, b, strict=True)) + " |"
+        )
+    md_text = f"{caption}\n\n" + "\n".join(md) + "\n"
+    tex = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_tex(caption)}}}",
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(_tex(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    for r, b in zip(rows, bold, strict=True):
+        tex.append(
+            " & ".join(
+                rf"\textbf{{{_tex(c)}}}" if bb else _tex(c) for c, bb in zip(r, b, strict=True)
+            )
+            + r" \\"
+        )
+    tex += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return md_text, "\n".join(tex) + "\n"
+
+
+def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
+    """All tables as ``{name: (markdown, latex)}``; best entries in bold.
+
+    - ``results``: optimizers × problems, test metric mean ± std over seeds (failure counts).
+    - ``<problem>``: per optimizer: mean ± std, median [IQR], 95% bootstrap CI, failure rate,
+      median steps-to-target, paired difference to ``baseline`` with CI and sign/Wilcoxon
+      p-values, the selected hyperparameters, compile and run time.
+    - ``ranks``: average rank over problems (by mean test metric; failures rank last).
+    """
+    baseline = baseline or res.optimizers[0]
+    if baseline not in res.optimizers:
+        raise ValueError(f"baseline {baseline!r} is not in the study's optimizers {res.optimizers}")
+    out = {}
+    # ---- overview
+    header = ["optimizer", *res.problems]
+    means = np.full((len(res.optimizers), len(res.problems)), np.nan)
+    cells = [[o] for o in res.optimizers]
+    for j, p in enumerate(res.problems):
+        for i, o in enumerate(res.optimizers):
+            pr = res.pair(p, o)
+            s = stats.summarize(pr.final_values(), pr.final_failed(), n_boot=1000)
+            means[i, j] = s.mean
+            c = f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}"
+            if s.n_failed:
+                c += f" ({s.n_failed}/{s.n} div.)"
+            cells[i].append(c)
+    bold = [[False] * len(header) for _ in res.optimizers]
+    higher = {p: res.pair(p, res.optimizers[0]).higher_is_better for p in res.problems}
+    for j, p in enumerate(res.problems):
+        col = means[:, j]
+        if np.isfinite(col).any():
+            best = np.nanmax(col) if higher[p] else np.nanmin(col)
+            for i in range(len(res.optimizers)):
+                bold[i][j + 1] = bool(col[i] == best)
+    metrics = ", ".join(f"{p}: {res.pair(p, res.optimizers[0]).test_key}" for p in res.problems)
+    out["results"] = _render(
+        header,
+        cells,
+        bold,
+        f"Final metric after tuning (mean ± std over seeds; {metrics}). Best in bold.",
+    )
+    # ---- ranks
+    scores = means.T  # (problems, optimizers)
+    ranks = np.zeros(len(res.optimizers))
+    for j, p in enumerate(res.problems):
+        ranks += stats.average_ranks(scores[j : j + 1], higher_is_better=higher[p])
+    ranks /= max(1, len(res.problems))
+    rb = [[False, bool(r == ranks.min())] for r in ranks]
+    out["ranks"] = _render(
+        ["optimizer", "average rank"],
+        [[o, f"{r:.2f}"] for o, r in zip(res.optimizers, ranks, strict=True)],
+        rb,
+        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged).",
+    )
+    # ---- per problem
+    for p in res.problems:
+        pb = res.pair(p, baseline)
+        target, _ = res.target(p)
+        header = [
+            "optimizer",
+            "mean ± std",
+            "median [IQR]",
+            "95% CI",
+            "failed",
+            "steps to target",
+            f"Δ vs {baseline} [95% CI]",
+            "sign p",
+            "Wilcoxon p",
+            "selected",
+            "compile s",
+            "run s",
+        ]
+        rows, vals = [], []
+        for o in res.optimizers:
+            pr = res.pair(p, o)
+            v, f = pr.final_values(), pr.final_failed()
+            s = stats.summarize(v, f)
+            stt = res.steps_to_target(p, o)
+            if o == baseline:
+                dcell, sp, wp = "–", "–", "–"
+            else:
+                pc = stats.paired_comparison(
+                    v,
+                    pb.final_values(),
+                    failed=f,
+                    baseline_failed=pb.final_failed(),
+                    higher_is_better=pr.higher_is_better,
+                )
+                dcell = f"{_fmt(pc.mean_diff, 3)} [{_fmt(pc.ci_low, 3)}, {_fmt(pc.ci_high, 3)}]"
+                sp, wp = _fmt(pc.sign_p, 2), _fmt(pc.wilcoxon_p, 2)
+            hp = ", ".join(f"{k}={_fmt(x, 3)}" for k, x in pr.best.items()) or "defaults"
+            rows.append(
+                [
+                    o,
+                    f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}",
+                    f"{_fmt(s.median)} [{_fmt(s.q25)}, {_fmt(s.q75)}]",
+                    f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]",
+                    f"{s.n_failed}/{s.n}",
+                    _fmt(float(np.median(stt))),
+                    dcell,
+                    sp,
+                    wp,
+                    hp,
+                    f"{float(pr.final[0].summary.get('group_compile_time', 0)):.2f}",
+                    f"{float(pr.final[0].summary.get('group_run_time', 0)):.2f}",
+                ]
+            )
+            vals.append(s.mean)
+        col = np.asarray(vals)
+        hib = pb.higher_is_better
+        best = (np.nanmax(col) if hib else np.nanmin(col)) if np.isfinite(col).any() else None
+        bold = [
+            [i == 1 and bool(vals[r] == best) for i in range(len(header))] for r in range(len(rows))
+        ]
+        out[p] = _render(
+            header,
+            rows,
+            bold,
+            f"{p}: {pb.test_key} over {len(pb.final)} seeds; steps to {_label(pb.val_key)} "
+            f"{'≥' if hib else '≤'} {_fmt(target)} (median over seeds); paired differences "
+            f"against {baseline} on the same seeds; times: evaluation runs (compile separate).",
+        )
+    return out
+
+
+def write_report(
+    res,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    baseline: str | None = None,
+    formats: Sequence[str] = ("pdf", "png"),
+) -> list[Path]:
+    """Write every figure and table of the study ``res``; returns the paths written.
+
+    Args:
+      res: a :class:`optlab.study.StudyResults` (from ``optlab.study.load_study``).
+      out_dir: where to write (default: the study directory); figures go to
+        ``out_dir/figures``, tables to ``out_dir/tables``.
+      baseline: optimizer for paired comparisons (default: the first in the study).
+      formats: figure formats.
+    """
+    from optlab.store import atomic_write_text
+
+    root = Path(out_dir) if out_dir is not None else Path(res.root)
+    fig_dir, tab_dir = root / "figures", root / "tables"
+    written: list[Path] = []
+    for p in res.problems:
+        written += plot_curves(res, p, fig_dir, formats)
+        written += plot_lr_sensitivity(res, p, fig_dir, formats)
+        written += plot_final(res, p, fig_dir, formats)
+        written += plot_tuning_budget(res, p, fig_dir, formats)
+        written += plot_trajectories(res, p, fig_dir, formats)
+    written += plot_performance_profile(res, fig_dir, formats)
+    for name, (md, tex) in tables(res, baseline).items():
+        for ext, text in (("md", md), ("tex", tex)):
+            path = tab_dir / f"{name}.{ext}"
+            atomic_write_text(path, text)
+            written.append(path)
+    return written
