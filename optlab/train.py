@@ -113,7 +113,7 @@ def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
         else:
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         bad = ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(new_params))
         freeze = state.diverged | bad
         new_state = TrainState(
