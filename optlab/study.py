@@ -718,11 +718,11 @@ def _summary_of(
 
 
 class _Progress:
-    """A minimal progress bar on stderr; silent unless enabled and stderr is a terminal."""
+    """A minimal progress bar on stderr, drawn only when enabled (callers pass a TTY check)."""
 
     def __init__(self, total: int, enabled: bool):
         self.total, self.done = max(1, total), 0
-        self.enabled = enabled and sys.stderr.isatty()
+        self.enabled = bool(enabled)
         self.t0 = time.perf_counter()
 
     def update(self, n: int, label: str) -> None:
@@ -756,7 +756,7 @@ def run_study(
     Args:
       config: the study.
       out: the study directory (created; if it exists it must hold the same config).
-      progress: show a progress bar on stderr (only when stderr is a terminal).
+      progress: draw a progress bar on stderr (the CLI enables it when stdout is a terminal).
       log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``).
 
     Returns:
