@@ -462,9 +462,19 @@ def teacher_student(
         raise ValueError(f"teacher_sizes must list at least two positive widths, got {sizes}")
     t_seed = seed if teacher_seed is None else _check_int("teacher_seed", teacher_seed, 0)
     gen, split = _rngs(seed, 2)
-    teacher = mlp.init(jax.random.key(t_seed), sizes)
+    if isinstance(activation, str) and activation not in mlp.ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {activation!r}; accepted: {sorted(mlp.ACTIVATIONS)} or a callable"
+        )
     x = gen.standard_normal((n, sizes[0])).astype(np.float32)
-    clean = np.asarray(mlp.apply(teacher, jnp.asarray(x), activation=activation), np.float64)
+
+    @jax.jit
+    def make(key, x):  # one compile instead of op-by-op dispatch
+        teacher = mlp.init(key, sizes)
+        return teacher, mlp.apply(teacher, x, activation=activation)
+
+    teacher, clean = make(jax.random.key(t_seed), jnp.asarray(x))
+    clean = np.asarray(clean, np.float64)
     y = clean + noise * gen.standard_normal(clean.shape)
     info = {
         "seed": seed,

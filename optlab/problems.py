@@ -175,10 +175,17 @@ def register(name: str) -> Callable[[Callable[..., Problem]], Callable[..., Prob
 
     Keyword-only parameters of the factory are the options :func:`get` accepts.
 
-    Example:
-        >>> @register("my-bowl")  # doctest: +SKIP
-        ... def _bowl(*, scale=1.0):
-        ...     return analytic_problem("my-bowl", lambda p: scale * jnp.sum(p**2), ...)
+    Example (registers globally, so not run as a doctest)::
+
+        @problems.register("bowl")
+        def _bowl(*, scale: float = 1.0) -> Problem:
+            return problems.analytic_problem(
+                "bowl", lambda p: scale * jnp.sum(p**2),
+                known_minima=[KnownMinimum((0.0, 0.0), 0.0, True)],
+                bounds=((-1.0, 1.0), (-1.0, 1.0)), start=(0.5, 0.5),
+            )
+
+        problems.get("bowl", scale=2.0)
     """
 
     def deco(factory: Callable[..., Problem]) -> Callable[..., Problem]:
@@ -331,8 +338,8 @@ def mlp_problem(
     def apply(params, x):
         return mlp.apply(params, x, activation=activation)
 
-    def init(key):
-        return mlp.init(key, sizes, scheme=init_scheme)
+    # jitted: one small compile instead of op-by-op dispatch of every layer's ops
+    init = jax.jit(lambda key: mlp.init(key, sizes, scheme=init_scheme))
 
     if ds.task == "regression":
 

@@ -122,8 +122,8 @@ def test_known_minima_are_minima(name):
                                rtol=1e-12, atol=1e-12)  # fmt: skip
     with jax.enable_x64(True):
         x = jnp.asarray(pts, jnp.float64)
-        grads = np.asarray(jax.vmap(jax.grad(p.fn))(x))
-        hess = np.asarray(jax.vmap(jax.hessian(p.fn))(x))
+        grads, hess = jax.jit(jax.vmap(lambda q: (jax.grad(p.fn)(q), jax.hessian(p.fn)(q))))(x)
+        grads, hess = np.asarray(grads), np.asarray(hess)
     assert grads.dtype == np.float64
     scale = 1.0 + np.abs([m.value for m in p.known_minima])[:, None]
     assert np.all(np.abs(grads) < 1e-9 * scale), np.abs(grads).max()
@@ -317,7 +317,7 @@ def test_digits_mlp_loss_and_accuracy_match_numpy():
     assert set(out) == {"loss", "accuracy"}
     assert out["loss"] == pytest.approx(_np_ce(logits, y), rel=1e-5)
     assert out["accuracy"] == pytest.approx(np.mean(logits.argmax(1) == y), abs=1e-6)
-    assert float(p.loss(params, val)) == pytest.approx(_np_ce(logits, y), rel=1e-5)
+    assert float(jax.jit(p.loss)(params, val)) == pytest.approx(_np_ce(logits, y), rel=1e-5)
 
 
 def test_adder_and_teacher_student_mse_match_numpy():
@@ -326,7 +326,7 @@ def test_adder_and_teacher_student_mse_match_numpy():
         params = p.init(jax.random.key(1))
         tr = p.data.train
         ref = np.mean((_np_forward(params, tr.x) - np.asarray(tr.y, np.float64)) ** 2)
-        assert float(p.loss(params, tr)) == pytest.approx(ref, rel=1e-5)
+        assert float(jax.jit(p.loss)(params, tr)) == pytest.approx(ref, rel=1e-5)
         assert p.evaluate(params, "train")["loss"] == pytest.approx(ref, rel=1e-5)
     assert problems.get("adder").sizes == (2, 3, 1)
     assert problems.get("adder").batch_size is None
