@@ -55,7 +55,17 @@ from optlab import data as _data
 from optlab import losses, mlp
 from optlab.data import Dataset, Split
 
-__all__ = ["KnownMinimum", "Problem", "get", "names", "register"]
+__all__ = [
+    "KnownMinimum",
+    "Problem",
+    "analytic_problem",
+    "describe",
+    "get",
+    "mlp_problem",
+    "names",
+    "options",
+    "register",
+]
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
 
@@ -86,7 +96,8 @@ class Problem:
       known_minima: :class:`KnownMinimum` s sorted by value (global ones first).
       bounds: standard search box ``((x_lo, x_hi), (y_lo, y_hi))`` of analytic problems.
       start: standard start point of analytic problems (what ``init`` returns without noise).
-      default_learning_rate: a learning rate that works for Adam on this problem.
+      default_learning_rate: a learning rate that works for Adam on this problem (measured:
+        docs/problems.md); training code may use it when no learning rate is given.
       description: one line for listings.
       config: the keyword arguments this problem was built with (for provenance).
 
@@ -168,12 +179,16 @@ class Problem:
 # --------------------------------------------------------------------------- registry
 
 _REGISTRY: dict[str, Callable[..., Problem]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
+def register(
+    name: str, *, description: str = ""
+) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
     """Decorator registering ``factory(**kw) -> Problem`` under ``name``.
 
-    Keyword-only parameters of the factory are the options :func:`get` accepts.
+    Keyword-only parameters of the factory are the options :func:`get` accepts. ``description``
+    (one line) is what :func:`describe` returns without building the problem.
 
     Example (registers globally, so not run as a doctest)::
 
@@ -192,9 +207,16 @@ def register(name: str) -> Callable[[Callable[..., Problem]], Callable[..., Prob
         if name in _REGISTRY:
             raise ValueError(f"problem {name!r} is already registered")
         _REGISTRY[name] = factory
+        _DESCRIPTIONS[name] = description
         return factory
 
     return deco
+
+
+def describe(name: str) -> str:
+    """One-line description of problem ``name``, without loading its data."""
+    _factory(name)
+    return _DESCRIPTIONS[name] or get(name).description
 
 
 def names() -> list[str]:
@@ -381,7 +403,7 @@ def mlp_problem(
     )
 
 
-@register("adder")
+@register("adder", description="learn a+b with a 2-3-1 ReLU MLP (MSE, full batch)")
 def _adder(
     *,
     sizes: Sequence[int] | None = None,
@@ -409,7 +431,9 @@ def _adder(
     )  # fmt: skip
 
 
-@register("digits-mlp")
+@register(
+    "digits-mlp", description="1,797 real 8x8 digits, 64-128-10 ReLU MLP (softmax CE, batch 128)"
+)
 def _digits_mlp(
     *,
     sizes: Sequence[int] | None = None,
@@ -433,7 +457,7 @@ def _digits_mlp(
     )  # fmt: skip
 
 
-@register("moons-mlp")
+@register("moons-mlp", description="two moons, 2-16-16-2 ReLU MLP (softmax CE, batch 64)")
 def _moons_mlp(
     *,
     sizes: Sequence[int] | None = None,
@@ -462,7 +486,7 @@ def _moons_mlp(
     )  # fmt: skip
 
 
-@register("spirals-mlp")
+@register("spirals-mlp", description="3 spiral arms, 2-64-64-3 ReLU MLP (softmax CE, batch 128)")
 def _spirals_mlp(
     *,
     sizes: Sequence[int] | None = None,
@@ -493,7 +517,10 @@ def _spirals_mlp(
     )  # fmt: skip
 
 
-@register("teacher-student")
+@register(
+    "teacher-student",
+    description="student MLP 10-64-1 fits a random teacher 10-32-1 (MSE, batch 128)",
+)
 def _teacher_student(
     *,
     sizes: Sequence[int] | None = None,
@@ -618,7 +645,10 @@ def _start_of(start: Sequence[float] | None, default: Sequence[float], dim: int 
     return s
 
 
-@register("quadratic")
+@register(
+    "quadratic",
+    description="ill-conditioned quadratic x^T A x / 2 (default dim 2, condition 100), min 0 at 0",
+)
 def _quadratic(
     *,
     dim: int = 2,
@@ -673,14 +703,16 @@ def _rosenbrock_fn(a: float, b: float):
     return fn
 
 
-@register("rosenbrock")
+@register(
+    "rosenbrock", description="Rosenbrock valley (a=1, b=100 by default), minimum 0 at (a, a^2)"
+)
 def _rosenbrock(
     *,
     a: float = 1.0,
     b: float = 100.0,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """Rosenbrock's banana valley ``(a - x)^2 + b (y - x^2)^2``; minimum 0 at ``(a, a^2)``.
 
@@ -719,12 +751,12 @@ HIMMELBLAU_MINIMA = (
 )
 
 
-@register("himmelblau")
+@register("himmelblau", description="Himmelblau: 4 global minima (value 0)")
 def _himmelblau(
     *,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """Himmelblau's function: four global minima of value 0 in ``[-5, 5]^2``.
 
@@ -763,12 +795,12 @@ SIX_HUMP_CAMEL_MINIMA = (
 )
 
 
-@register("six-hump-camel")
+@register("six-hump-camel", description="six-hump camel: 2 global minima (-1.0316), 4 local")
 def _six_hump_camel(
     *,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """Six-hump camel back: two global and four local minima in ``[-3, 3] x [-2, 2]``.
 
@@ -818,12 +850,14 @@ def _rastrigin_minima() -> tuple[KnownMinimum, ...]:
 RASTRIGIN_MINIMA = _rastrigin_minima()
 
 
-@register("rastrigin")
+@register(
+    "rastrigin", description="Rastrigin (A=10): global minimum 0 at the origin, 120 local minima"
+)
 def _rastrigin(
     *,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """2D Rastrigin: global minimum 0 at the origin, 120 local minima in ``[-5.12, 5.12]^2``.
 
@@ -850,12 +884,12 @@ def beale_fn(p):
     return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
 
 
-@register("beale")
+@register("beale", description="Beale: global minimum 0 at (3, 0.5)")
 def _beale(
     *,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """Beale's function: global minimum 0 at ``(3, 0.5)`` in ``[-4.5, 4.5]^2``.
 
@@ -893,12 +927,15 @@ STYBLINSKI_TANG_MINIMA = (
 )
 
 
-@register("styblinski-tang")
+@register(
+    "styblinski-tang",
+    description="Styblinski-Tang: global minimum -78.332 at (-2.9035, -2.9035), 3 local",
+)
 def _styblinski_tang(
     *,
     start: Sequence[float] | None = None,
     init_noise: float = 0.0,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 0.1,
 ) -> Problem:
     """2D Styblinski-Tang: global minimum -78.33233 at (-2.903534, -2.903534), 3 local minima.
 

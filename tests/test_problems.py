@@ -180,6 +180,35 @@ def test_multistart_finds_only_recorded_minima(name):
     assert len(found) == len(p.known_minima)
 
 
+@pytest.mark.parametrize(
+    "name", ["rosenbrock", "himmelblau", "beale", "styblinski-tang", "quadratic"]
+)
+def test_adam_with_default_learning_rate_reaches_global_minimum(name):
+    p = problems.get(name)
+    opt = optax.adam(p.default_learning_rate)
+
+    @jax.jit
+    def run(x):
+        def step(carry, _):
+            x, s = carry
+            g = jax.grad(p.loss)(x, None)
+            u, s = opt.update(g, s, x)
+            return (optax.apply_updates(x, u), s), None
+
+        return jax.lax.scan(step, (x, opt.init(x)), None, length=2000)[0][0]
+
+    x = np.asarray(run(p.init(jax.random.key(0))), np.float64)
+    d = min(np.hypot(*(x - np.asarray(m.point))) for m in p.known_minima if m.is_global)
+    assert d < 1e-3, (x, d)
+
+
+def test_describe_without_building():
+    for name in problems.names():
+        assert isinstance(problems.describe(name), str) and problems.describe(name)
+    with pytest.raises(ValueError, match="known problems"):
+        problems.describe("nope")
+
+
 def test_rastrigin_local_minima_values():
     # separable: each 1D minimum solves 2x + 20 pi sin(2 pi x) = 0 near an integer
     p = problems.get("rastrigin")
