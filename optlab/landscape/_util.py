@@ -25,11 +25,24 @@ def resolve_dtype(dtype) -> str:
 
 @contextlib.contextmanager
 def precision(dtype) -> Iterator[jnp.dtype]:
-    """Context in which computations run at ``dtype``; float64 enables x64 only locally."""
+    """Context in which computations run at ``dtype``; float64 enables x64 only locally.
+
+    JAX (0.10) caches device copies of closed-over numpy constants without regard to the x64
+    flag, so a function compiled in one mode can fail to lower in the other ("requires
+    compatible element types"). Entering and leaving float64 mode therefore clears JAX's
+    caches (``jax.clear_caches()``): correct, at the price of recompiling. Float32 is the
+    default and never clears anything.
+    """
     name = resolve_dtype(dtype)
-    if name == "float64":
-        with jax.enable_x64(True):
-            yield jnp.float64
+    if name == "float64" and not jax.config.jax_enable_x64:
+        jax.clear_caches()
+        try:
+            with jax.enable_x64(True):
+                yield jnp.float64
+        finally:
+            jax.clear_caches()
+    elif name == "float64":
+        yield jnp.float64
     else:
         yield jnp.float32
 

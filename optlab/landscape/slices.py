@@ -212,7 +212,9 @@ def slice_function(loss_fn: Callable, params, d1, d2) -> Callable[[jax.Array], j
     check_same_tree(params, d2, "d2")
 
     def g(z):
-        return loss_fn(_shifted(params, (d1, d2), z))
+        # no cast of z: a float64 z (refinement) promotes the whole evaluation to float64
+        p = jax.tree_util.tree_map(lambda x, u, v: x + z[0] * u + z[1] * v, params, d1, d2)
+        return loss_fn(p)
 
     return g
 
