@@ -1,0 +1,67 @@
+"""Sharding over devices: 8 forced CPU devices give the same numbers as one (subprocess)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optlab import distributed as dist
+
+
+def test_pad_leading_and_errors():
+    tree = {"a": jnp.arange(5.0), "b": jnp.ones((5, 2))}
+    padded, n = dist.pad_leading(tree, 4)
+    assert n == 5 and padded["a"].shape == (8,) and padded["b"].shape == (8, 2)
+    np.testing.assert_array_equal(padded["a"], [0, 1, 2, 3, 4, 4, 4, 4])
+    with pytest.raises(ValueError, match="same leading size"):
+        dist.pad_leading({"a": jnp.ones(3), "b": jnp.ones(4)}, 2)
+    with pytest.raises(ValueError, match="empty batch"):
+        dist.pad_leading(jnp.ones((0, 2)), 2)
+
+
+def test_map_sharded_matches_numpy_on_one_device():
+    xs = np.random.default_rng(0).standard_normal((37, 5)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+    out = dist.map_sharded(
+        lambda x, w: jnp.sum(jnp.tanh(x @ w)), jnp.asarray(xs), jnp.asarray(w), batch_size=4
+    )
+    ref = np.tanh(xs.astype(np.float64) @ w.astype(np.float64)).sum(1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+SCRIPT = textwrap.dedent("""
+    import json, jax, jax.numpy as jnp, numpy as np
+    from optlab import distributed as dist
+    xs = jnp.asarray(np.random.default_rng(0).standard_normal((37, 5)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((5, 3)), jnp.float32)
+    f = lambda x, w: jnp.sum(jnp.tanh(x @ w))
+    out = dist.map_sharded(f, xs, w, batch_size=2)
+    rows = dist.shard_rows(jnp.ones((16, 3)) * jnp.arange(16.0)[:, None])
+    mean = jax.jit(lambda r: jnp.mean(r))(rows)
+    print(json.dumps({"devices": jax.device_count(), "out": np.asarray(out).tolist(),
+                      "mean": float(mean), "row_shards": len(rows.sharding.device_set)}))
+""")
+
+
+def run_with_devices(n):
+    env = dict(
+        os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_eight_devices_equal_one():
+    one, eight = run_with_devices(1), run_with_devices(8)
+    assert one["devices"] == 1 and eight["devices"] == 8
+    assert eight["row_shards"] == 8
+    np.testing.assert_allclose(eight["out"], one["out"], rtol=1e-6, atol=1e-6)
+    assert eight["mean"] == one["mean"] == 7.5
