@@ -1,0 +1,336 @@
+"""optlab.study: config validation, search spaces, the protocol (against a numpy float64
+simulation of gradient descent / heavy ball on a quadratic), resume after kill -9, report."""
+
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from optlab import problems, store, study, train
+from optlab.plot import study as plot_study
+
+STEPS = 40
+COND = 10.0
+GD_LRS = [0.02, 0.1, 0.18, 0.5]  # 0.5 diverges: |1 - 0.5*10| = 4 per step on the stiff axis
+HB_LRS = [0.02, 0.1]
+HB_BETA = 0.5
+
+
+def tiny_config(**kw):
+    base = dict(
+        name="tiny",
+        problems=("quadratic",),
+        optimizers=("gd", "heavy-ball"),
+        search={
+            "gd": {"learning_rate": {"grid": GD_LRS}},
+            "heavy-ball": {"learning_rate": {"grid": HB_LRS}, "beta": HB_BETA},
+        },
+        tuning_seeds=2,
+        seeds=3,
+        steps=STEPS,
+        problem_options={"quadratic": {"condition": COND, "init_noise": 0.1}},
+        targets={"quadratic": 1e-3},
+    )
+    base.update(kw)
+    return study.StudyConfig(**base)
+
+
+def x0_of(seed):
+    prob = problems.get("quadratic", condition=COND, init_noise=0.1)
+    return np.asarray(prob.init(train.split_key(jax.random.key(seed))[0]), np.float64)
+
+
+def simulate(opt, lr, seed, beta=0.0):
+    """float64 numpy: f(x_t) for t = 0..STEPS (heavy ball: v <- beta v - lr g; x <- x + v)."""
+    a = np.diag([1.0, COND])
+    x, v = x0_of(seed), np.zeros(2)
+    fs = []
+    for _ in range(STEPS + 1):
+        fs.append(0.5 * x @ a @ x)
+        g = a @ x
+        v = (beta * v - lr * g) if opt == "heavy-ball" else -lr * g
+        x = x + v
+    return np.asarray(fs)
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "study"
+    res = study.run_study(tiny_config(), root)
+    return root, res
+
+
+def test_protocol_matches_numpy_simulation(tiny_study):
+    root, res = tiny_study
+    for opt, lrs, beta in (("gd", GD_LRS, 0.0), ("heavy-ball", HB_LRS, HB_BETA)):
+        pr = res.pair("quadratic", opt)
+        sims = {lr: [simulate(opt, lr, s, beta) for s in (0, 1)] for lr in lrs}
+        # tuning records: final f and divergence per trial and tuning seed
+        for ti, trial in enumerate(pr.trials):
+            lr = trial["learning_rate"]
+            assert trial == ({"learning_rate": lr, "beta": beta} if beta else {"learning_rate": lr})
+            for si, rec in enumerate(pr.tuning[ti]):
+                f_end = sims[lr][si][-1]
+                if not np.isfinite(f_end) or f_end > 1e30:
+                    assert rec.summary["diverged"]
+                else:
+                    assert not rec.summary["diverged"]
+                    np.testing.assert_allclose(rec.summary["train_loss"], f_end, rtol=2e-3)
+                    np.testing.assert_allclose(
+                        rec.curves["loss"], sims[lr][si][:-1], rtol=2e-3, atol=1e-7
+                    )
+        # selection: argmin over trials of the mean final f over the tuning seeds
+        means = [np.mean([s[-1] for s in sims[lr]]) for lr in lrs]
+        means = [m if np.isfinite(m) and m < 1e30 else np.inf for m in means]
+        best_lr = lrs[int(np.argmin(means))]
+        assert pr.best["learning_rate"] == best_lr
+        # evaluation on fresh seeds 1000..1002 with the selected config
+        assert [r.config["seed"] for r in pr.final] == [1000, 1001, 1002]
+        want = np.array([simulate(opt, best_lr, s, beta)[-1] for s in (1000, 1001, 1002)])
+        np.testing.assert_allclose(pr.final_values(), want, rtol=2e-3)
+        # steps to target 1e-3: first t with f(x_t) <= 1e-3
+        st = res.steps_to_target("quadratic", opt)
+        for k, s in enumerate((1000, 1001, 1002)):
+            f = simulate(opt, best_lr, s, beta)[:-1]
+            hit = np.nonzero(f <= 1e-3)[0]
+            assert st[k] == (hit[0] if hit.size else np.inf)
+    assert np.isnan(res.pair("quadratic", "gd").trial_scores[3])  # lr 0.5 diverged: failed trial
+    # manifest + summary.csv
+    m = store.Store(root).manifest()
+    assert m["config"]["optimizers"] == ["gd", "heavy-ball"]
+    assert "jax" in m["sessions"][0]["versions"]
+    lines = (root / "summary.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * (4 + 2) + 2 * 3  # header + tuning + final
+    # trajectories on the 2D function, from the start of evaluation seed 1000
+    t = res.pair("quadratic", "gd").final[0].curves["trajectory"]
+    np.testing.assert_allclose(t[0], x0_of(1000), rtol=1e-6)
+
+
+def test_rerun_skips_everything_and_report_regenerates(tiny_study, tmp_path):
+    root, res = tiny_study
+    before = store.Store(root).run_ids()
+    t0 = time.perf_counter()
+    res2 = study.run_study(tiny_config(), root)
+    assert time.perf_counter() - t0 < 10
+    assert store.Store(root).run_ids() == before
+    assert res2.pair("quadratic", "gd").best == res.pair("quadratic", "gd").best
+    written = plot_study.write_report(study.load_study(root), tmp_path / "rep")
+    names = {p.name for p in written}
+    for stem in (
+        "curves_quadratic",
+        "lr_sensitivity_quadratic",
+        "final_quadratic",
+        "tuning_budget_quadratic",
+        "trajectories_quadratic",
+        "performance_profile",
+    ):
+        assert {f"{stem}.pdf", f"{stem}.png"} <= names
+    tex = (tmp_path / "rep" / "tables" / "quadratic.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{" in tex
+    md = (tmp_path / "rep" / "tables" / "results.md").read_text()
+    # best (lowest) mean final f is bold, computed independently here
+    means = {
+        o: np.mean(
+            [
+                simulate(
+                    o,
+                    res.pair("quadratic", o).best["learning_rate"],
+                    s,
+                    HB_BETA if o == "heavy-ball" else 0.0,
+                )[-1]
+                for s in (1000, 1001, 1002)
+            ]
+        )
+        for o in ("gd", "heavy-ball")
+    }
+    best = min(means, key=means.get)
+    row = next(line for line in md.splitlines() if line.startswith(f"| {best} "))
+    assert "**" in row
+
+
+def test_corrupt_record_is_reported(tiny_study, tmp_path):
+    import shutil
+
+    root, _ = tiny_study
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    rid = store.Store(copy).run_ids()[0]
+    (copy / "runs" / rid / "curves.npz").write_bytes(b"garbage")
+    with pytest.raises(store.CorruptRecordError, match=rf"{rid}.*curves.npz.*delete"):
+        study.load_study(copy)
+
+
+def test_search_space_sampling():
+    cfg = study.StudyConfig(
+        optimizers=("adam",),
+        budget=8,
+        search={
+            "adam": {
+                "learning_rate": {"log_uniform": [1e-4, 1e-1]},
+                "b1": {"grid": [0.8, 0.9]},
+                "eps": 1e-7,
+            }
+        },
+    )
+    trials = cfg.trials_of("adam")
+    assert trials == cfg.trials_of("adam")  # deterministic
+    lr = np.array([t["learning_rate"] for t in trials])
+    # Latin hypercube: one sample in each of the 8 equal log-width strata
+    strata = np.floor((np.log10(lr) + 4) / 3 * 8).astype(int)
+    assert sorted(strata) == list(range(8))
+    assert all(t["b1"] in (0.8, 0.9) and t["eps"] == 1e-7 for t in trials)
+    assert cfg.replace(search_seed=1).trials_of("adam") != trials
+    grid = study.StudyConfig(
+        optimizers=("heavy-ball",),
+        search={
+            "heavy-ball": {"learning_rate": {"grid": [0.1, 0.2]}, "beta": {"grid": [0.5, 0.9]}}
+        },
+    ).trials_of("heavy-ball")
+    assert len(grid) == 4 and {(t["learning_rate"], t["beta"]) for t in grid} == {
+        (0.1, 0.5),
+        (0.1, 0.9),
+        (0.2, 0.5),
+        (0.2, 0.9),
+    }
+    d = study.default_space("adam")["learning_rate"]
+    assert (d.kind, d.low, d.high) == ("log-uniform", pytest.approx(1e-4), pytest.approx(1e-1))
+    assert study.default_space("lbfgs") == {}
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"problems": ("nope",)}, "unknown problem 'nope'"),
+        ({"optimizers": ("adam", "nope")}, "unknown optimizer 'nope'"),
+        ({"search": {"gd": {}}}, "search space of 'gd' is empty"),
+        ({"search": {"gd": {"momentum": 0.9}}}, "does not take hyperparameter 'momentum'"),
+        ({"search": {"gd": {"learning_rate": {"log_uniform": [0.0, 1.0]}}}}, "low > 0"),
+        ({"search": {"gd": {"learning_rate": {"grid": []}}}}, "non-empty"),
+        ({"search": {"gd": {"learning_rate": {"normal": [1, 2]}}}}, "unknown range kind"),
+        ({"seeds": 0}, "seeds must be a positive integer"),
+        ({"steps": -5}, "steps must be a positive integer"),
+        ({"budget": 0}, "budget must be a positive integer"),
+        ({"problems": ("adder",), "metric": "accuracy"}, "metric 'accuracy' is not available"),
+        ({"targets": {"adder": 0.1}}, "not in problems"),
+    ],
+)
+def test_bad_config_rejected_before_training(kw, match, tmp_path):
+    base = dict(problems=("quadratic",), optimizers=("gd",), steps=5, seeds=1, budget=1)
+    base.update(kw)
+    cfg = study.StudyConfig(**base)
+    with pytest.raises(ValueError, match=match):
+        study.run_study(cfg, tmp_path / "s")
+    assert not (tmp_path / "s").exists()  # nothing was created or trained
+
+
+def test_toml_config(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(
+        textwrap.dedent(
+            """
+            name = "from-toml"
+            problems = ["quadratic", "rosenbrock"]
+            optimizers = ["gd", "adam"]
+            budget = 3
+            seeds = 2
+            steps = 50
+
+            [problem_steps]
+            rosenbrock = 80
+
+            [search.gd]
+            learning_rate = { log_uniform = [1e-3, 1e-1] }
+
+            [problem_options.quadratic]
+            condition = 5.0
+            """
+        )
+    )
+    cfg = study.StudyConfig.from_toml(p)
+    assert cfg == study.StudyConfig(
+        name="from-toml",
+        problems=("quadratic", "rosenbrock"),
+        optimizers=("gd", "adam"),
+        budget=3,
+        seeds=2,
+        steps=50,
+        problem_steps={"rosenbrock": 80},
+        search={"gd": {"learning_rate": {"log_uniform": [1e-3, 1e-1]}}},
+        problem_options={"quadratic": {"condition": 5.0}},
+    )
+    assert cfg.steps_of("rosenbrock") == 80 and cfg.steps_of("quadratic") == 50
+    assert study.StudyConfig.from_dict(cfg.to_dict()) == cfg
+    bad = tmp_path / "bad.toml"
+    bad.write_text("problems = [quadratic\n")
+    with pytest.raises(ValueError, match="malformed study config .*bad.toml"):
+        study.StudyConfig.from_toml(bad)
+    bad.write_text('problemz = ["quadratic"]\n')
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['problemz'\]"):
+        study.StudyConfig.from_toml(bad)
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[2])
+    from test_study import kill_config
+    from optlab import study
+    study.run_study(kill_config(), sys.argv[1])
+    """
+)
+
+
+def kill_config():
+    return tiny_config(
+        name="kill",
+        optimizers=("gd", "heavy-ball", "sgd", "momentum"),
+        search={
+            "gd": {"learning_rate": {"grid": GD_LRS}},
+            "heavy-ball": {"learning_rate": {"grid": HB_LRS}, "beta": HB_BETA},
+            "sgd": {"learning_rate": {"grid": [0.05, 0.1, 0.15]}},
+            "momentum": {"learning_rate": {"grid": [0.01, 0.05]}},
+        },
+    )
+
+
+def test_kill_9_mid_study_resumes_without_loss_or_duplicates(tmp_path):
+    root = tmp_path / "killed"
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT)
+    tests_dir = str(__import__("pathlib").Path(__file__).parent)
+    proc = subprocess.Popen([sys.executable, str(script), str(root), tests_dir])
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (root / "runs").is_dir() and store.Store(root).run_ids():
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = store.Store(root).run_ids()
+    assert 0 < len(partial)
+    for rid in partial:  # what survived is complete
+        store.Store(root).load_run(rid)
+    res = study.run_study(kill_config(), root)
+    ref = study.run_study(kill_config(), tmp_path / "uninterrupted")
+    ids, ref_ids = store.Store(root).run_ids(), store.Store(tmp_path / "uninterrupted").run_ids()
+    assert ids == ref_ids and set(partial) <= set(ids)
+    n_expected = 2 * (4 + 2 + 3 + 2) + 4 * 3  # tuning seeds x trials + evaluation seeds
+    assert len(ids) == n_expected
+    for rid in ids:
+        a = store.Store(root).load_run(rid)
+        b = store.Store(tmp_path / "uninterrupted").load_run(rid)
+        np.testing.assert_allclose(a.curves["loss"], b.curves["loss"], rtol=1e-6)
+        assert a.summary["diverged"] == b.summary["diverged"]
+    for o in kill_config().optimizers:
+        assert (
+            res.pair("quadratic", o).best
+            == study.load_study(tmp_path / "uninterrupted").pair("quadratic", o).best
+        )
+    assert math.isfinite(res.pair("quadratic", "gd").final_values().mean())
