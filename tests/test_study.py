@@ -329,8 +329,5 @@ def test_kill_9_mid_study_resumes_without_loss_or_duplicates(tmp_path):
         np.testing.assert_allclose(a.curves["loss"], b.curves["loss"], rtol=1e-6)
         assert a.summary["diverged"] == b.summary["diverged"]
     for o in kill_config().optimizers:
-        assert (
-            res.pair("quadratic", o).best
-            == study.load_study(tmp_path / "uninterrupted").pair("quadratic", o).best
-        )
+        assert res.pair("quadratic", o).best == ref.pair("quadratic", o).best
     assert math.isfinite(res.pair("quadratic", "gd").final_values().mean())
