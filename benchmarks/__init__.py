@@ -1,0 +1,1 @@
+"""optlab's benchmarks: ``python -m benchmarks`` runs them all (see benchmarks/README.md)."""
