@@ -1,4 +1,8 @@
-"""The code in the README (and in the guides under docs/) runs as written."""
+"""The code in the README and in the guides under docs/ runs as written.
+
+Each document's ```python blocks run in order in one namespace, as a reader pasting them into
+one session would run them.
+"""
 
 import re
 from pathlib import Path
@@ -13,10 +17,12 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-CASES = [(p, i, code) for p in DOCS for i, code in enumerate(python_blocks(p))]
+CASES = [p for p in DOCS if python_blocks(p)]
 
 
-@pytest.mark.parametrize("path,index,code", CASES, ids=[f"{p.name}-{i}" for p, i, _ in CASES])
-def test_snippet_runs(path, index, code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
+def test_snippets_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # snippets that write results do so in a scratch folder
-    exec(compile(code, f"{path.name}[{index}]", "exec"), {"__name__": f"snippet_{index}"})
+    namespace = {"__name__": f"doc_{path.stem}"}
+    for i, code in enumerate(python_blocks(path)):
+        exec(compile(code, f"{path.name}[block {i}]", "exec"), namespace)
