@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from optlab.landscape._util import cast_tree, check_same_tree, precision
+from optlab.landscape._util import cast_tree, check_same_tree, precision, resolve_dtype, unflat
 
 
 def hvp(loss_fn: Callable, params, v):
@@ -97,7 +97,7 @@ class Eigen(NamedTuple):
 
     Attributes:
       values: ``(k,)`` eigenvalues (Ritz values), descending.
-      vectors: list of ``k`` unit-norm pytrees shaped like the params.
+      vectors: list of ``k`` unit-norm numpy pytrees shaped like the params.
       residuals: ``(k,)`` Lanczos residual norms ``|beta_m y_m|`` (small = converged).
       num_iter: Lanczos iterations used.
     """
@@ -156,7 +156,6 @@ def lanczos(
         p = cast_tree(params, dt)
         V, alpha, beta = _lanczos_run(loss_fn, p, _start_vector(key, p, dt), m)
         V = np.asarray(V, np.float64)
-        _, unravel = ravel_pytree(p)
     alpha = np.asarray(alpha, np.float64)
     beta = np.asarray(beta, np.float64)
     theta, Y, cut = _tridiag_eig(alpha, beta)
@@ -170,8 +169,11 @@ def lanczos(
     vecs = V[:cut].T @ Y[:, idx]
     vecs /= np.linalg.norm(vecs, axis=0, keepdims=True)
     res = np.abs(beta[cut - 1] * Y[cut - 1, idx])
-    with precision(dtype) as dt:
-        vectors = [unravel(jnp.asarray(vecs[:, j], dt)) for j in range(vecs.shape[1])]
+    np_dt = np.float64 if resolve_dtype(dtype) == "float64" else np.float32
+    vectors = [
+        jax.tree_util.tree_map(lambda t: np.asarray(t, np_dt), unflat(vecs[:, j], params))
+        for j in range(vecs.shape[1])
+    ]
     return Eigen(values=theta[idx], vectors=vectors, residuals=res, num_iter=cut)
 
 

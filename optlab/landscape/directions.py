@@ -214,7 +214,7 @@ def pca_directions(snapshots, *, center="last", n_components: int = 2) -> PCADir
       n_components: how many components to return (``>= 2``).
 
     Returns:
-      A :class:`PCADirections`.
+      A :class:`PCADirections` (numpy pytrees, in the snapshots' dtype).
     """
     if isinstance(snapshots, (list, tuple)) and snapshots and not np.isscalar(snapshots[0]):
         from optlab.landscape._util import stack_trees
@@ -244,13 +244,13 @@ def pca_directions(snapshots, *, center="last", n_components: int = 2) -> PCADir
     total = float(np.sum(s**2))
     k = min(n_components, vt.shape[0])
     ratio = (s[:k] ** 2) / total if total > 0 else np.zeros(k)
-    comps = [jax.tree_util.tree_map(jnp.asarray, unflat(vt[i], like)) for i in range(k)]
+    comps = [unflat(vt[i], like) for i in range(k)]
     if k < 2:
         raise ValueError("the trajectory spans fewer than two dimensions")
     return PCADirections(
         d1=comps[0],
         d2=comps[1],
-        center=jax.tree_util.tree_map(jnp.asarray, unflat(c, like)),
+        center=unflat(c, like),
         explained_variance_ratio=ratio,
         singular_values=s[:k],
         components=comps,
@@ -334,7 +334,7 @@ def plane_through(p0, p1, p2) -> Plane:
         raise ValueError("p0, p1 and p2 are collinear; the plane is undefined")
     v *= nu / nv
     b2 = nv / nu
-    to_tree = lambda x: jax.tree_util.tree_map(jnp.asarray, unflat(x, p0))  # noqa: E731
+    to_tree = lambda x: unflat(x, p0)  # noqa: E731
     return Plane(
         origin=to_tree(x0),
         d1=to_tree(u),
