@@ -20,6 +20,8 @@ from jax.flatten_util import ravel_pytree
 from benchmarks.common import format_table, machine
 from optlab import landscape, problems, train
 
+NUMPY_BASELINE = True  # numpy eigh: run with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset
+
 
 def case(sizes, n_rows, k=3):
     problem = problems.get("digits-mlp", sizes=sizes, batch_size=None)
