@@ -36,6 +36,27 @@ _SUBMODULES = (
 )
 
 
+def enable_compilation_cache(path=None) -> str:
+    """Keep compiled XLA programs on disk so later processes skip compilation.
+
+    Uses JAX's persistent compilation cache. ``path`` defaults to ``$OPTLAB_COMPILATION_CACHE``
+    or ``~/.cache/optlab/jax``. Returns the folder used. The ``optlab`` CLI turns it on with
+    ``--compilation-cache [DIR]``.
+    """
+    import os
+
+    import jax
+
+    path = os.path.expanduser(
+        str(path or os.environ.get("OPTLAB_COMPILATION_CACHE") or "~/.cache/optlab/jax")
+    )
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"optlab.{name}")

@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="optlab: compiled optimizer comparisons and loss-landscape analysis in JAX.",
     )
     parser.add_argument("--version", action="version", version=f"optlab {__version__}")
+    parser.add_argument(
+        "--compilation-cache",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="keep compiled programs on disk (JAX's persistent cache) so reruns skip compiling; "
+        "DIR defaults to $OPTLAB_COMPILATION_CACHE or ~/.cache/optlab/jax",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
@@ -48,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
+    if args.compilation_cache is not None:
+        from optlab import enable_compilation_cache
+
+        enable_compilation_cache(args.compilation_cache or None)
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError) as err:
