@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -431,6 +432,18 @@ def spirals(
     )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=32)
+def _teacher_builder(sizes: tuple[int, ...], activation: str | Callable) -> Callable:
+    """Jitted ``(key, x) -> (teacher params, teacher(x))``: one compile per architecture."""
+    from optlab import mlp
+
+    def make(key, x):
+        teacher = mlp.init(key, sizes)
+        return teacher, mlp.apply(teacher, x, activation=activation)
+
+    return jax.jit(make)
+
+
 @register("teacher-student")
 def teacher_student(
     *,
@@ -469,13 +482,7 @@ def teacher_student(
             f"unknown activation {activation!r}; accepted: {sorted(mlp.ACTIVATIONS)} or a callable"
         )
     x = gen.standard_normal((n, sizes[0])).astype(np.float32)
-
-    @jax.jit
-    def make(key, x):  # one compile instead of op-by-op dispatch
-        teacher = mlp.init(key, sizes)
-        return teacher, mlp.apply(teacher, x, activation=activation)
-
-    teacher, clean = make(jax.random.key(t_seed), jnp.asarray(x))
+    teacher, clean = _teacher_builder(sizes, activation)(jax.random.key(t_seed), jnp.asarray(x))
     clean = np.asarray(clean, np.float64)
     y = clean + noise * gen.standard_normal(clean.shape)
     info = {
