@@ -138,7 +138,7 @@ def test_pca_directions_orthonormal_and_projection_exact():
     # back the known coefficients
     proj = ls.project_trajectory(stacked, pca.center, pca.d1, pca.d2)
     assert proj.relative_residual.max() < 1e-6
-    proj_uv = ls.project_trajectory(snaps, center, u, v)
+    proj_uv = ls.project_trajectory(ls.stack_snapshots(snaps), center, u, v)
     np.testing.assert_allclose(proj_uv.coords, coef, atol=1e-8)
 
 

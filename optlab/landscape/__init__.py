@@ -45,6 +45,7 @@ from optlab.landscape.directions import (
     plane_through,
     project_trajectory,
     random_directions,
+    stack_snapshots,
 )
 from optlab.landscape.io import (
     load_analysis,
@@ -102,5 +103,6 @@ __all__ = [
     "slice_2d",
     "slice_function",
     "spectral_density",
+    "stack_snapshots",
     "write_json",
 ]

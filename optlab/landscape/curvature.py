@@ -308,6 +308,8 @@ def sharpness_at(
     check_same_tree(params, d1, "d1")
     check_same_tree(params, d2, "d2")
     key = jax.random.key(0) if key is None else key
+    n = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(params))
+    num_iter = min(int(num_iter), n)
     out = []
     for i, (a, b) in enumerate(np.asarray(points, np.float64).reshape(-1, 2)):
         p = jax.tree_util.tree_map(lambda x, u, v: x + a * u + b * v, params, d1, d2)  # noqa: B023

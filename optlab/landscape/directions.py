@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optlab.landscape._util import check_same_tree, flat64, unflat
+from optlab.landscape._util import check_same_tree, flat64, stack_trees, unflat
 
 NORMALIZATIONS = ("filter", "layer", "none")
 _EPS = 1e-10
@@ -209,20 +209,14 @@ def pca_directions(snapshots, *, center="last", n_components: int = 2) -> PCADir
 
     Args:
       snapshots: a pytree whose leaves have a leading snapshot axis of length ``m >= 3``
-        (as ``optlab.train.Run.snapshots``), or a list of params pytrees.
+        (as ``optlab.train.Run.snapshots``); stack a list of params pytrees with
+        :func:`stack_snapshots`.
       center: ``"last"`` (the final params, as Li et al.), ``"mean"``, or a params pytree.
       n_components: how many components to return (``>= 2``).
 
     Returns:
       A :class:`PCADirections` (numpy pytrees, in the snapshots' dtype).
     """
-    if isinstance(snapshots, (list, tuple)) and snapshots and not np.isscalar(snapshots[0]):
-        from optlab.landscape._util import stack_trees
-
-        if len(jax.tree_util.tree_leaves(snapshots[0])) and np.ndim(
-            jax.tree_util.tree_leaves(snapshots[0])[0]
-        ) == np.ndim(jax.tree_util.tree_leaves(snapshots)[0]):
-            snapshots = stack_trees(snapshots)
     mat, like = _snapshot_matrix(snapshots)
     m = mat.shape[0]
     if m < 3:
@@ -257,6 +251,16 @@ def pca_directions(snapshots, *, center="last", n_components: int = 2) -> PCADir
     )
 
 
+def stack_snapshots(trees) -> Any:
+    """Stack a list of params pytrees into one pytree with a leading snapshot axis (numpy)."""
+    trees = list(trees)
+    if not trees:
+        raise ValueError("stack_snapshots needs at least one params pytree")
+    for i, t in enumerate(trees[1:], 1):
+        check_same_tree(trees[0], t, f"trees[{i}]", "trees[0]")
+    return stack_trees(trees)
+
+
 class Projection(NamedTuple):
     """Least-squares coordinates of parameter snapshots in a plane.
 
@@ -278,7 +282,7 @@ def project_trajectory(snapshots, center, d1, d2) -> Projection:
     optimizers' trajectories can be drawn on one plane.
 
     Args:
-      snapshots: pytree with a leading snapshot axis, or a list of params pytrees.
+      snapshots: pytree with a leading snapshot axis (see :func:`stack_snapshots`).
       center: the plane's origin (params pytree).
       d1, d2: the directions.
 
@@ -287,10 +291,6 @@ def project_trajectory(snapshots, center, d1, d2) -> Projection:
     """
     check_same_tree(center, d1, "d1", "center")
     check_same_tree(center, d2, "d2", "center")
-    if isinstance(snapshots, (list, tuple)):
-        from optlab.landscape._util import stack_trees
-
-        snapshots = stack_trees(snapshots)
     mat, like = _snapshot_matrix(snapshots)
     check_same_tree(center, like, "snapshots (one snapshot)", "center")
     c = flat64(center)

@@ -188,6 +188,7 @@ def contour(
                     ax.plot(*p, marker=mk, ms=4, mfc="white", mec="k", mew=0.6, zorder=5)
                 ax.annotate(
                     str(k),
+                    clip_on=True,
                     p,
                     xytext=(3, 3),
                     textcoords="offset points",
