@@ -27,12 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from optlab import stats  # noqa: E402
+from optlab import stats
 
 __all__ = [
     "color_of",
@@ -72,7 +71,7 @@ _FIXED = {
     "lbfgs": "#C49C94",
     "newton-cg": "#F7B6D2",
 }
-_PALETTE = list(plt.get_cmap("tab20").colors)
+_PALETTE = list(matplotlib.colormaps["tab20"].colors)
 
 _STYLE = {
     "font.size": 8,
@@ -100,6 +99,12 @@ def color_of(optimizer: str) -> str | tuple:
     return _PALETTE[zlib.crc32(optimizer.encode()) % len(_PALETTE)]
 
 
+def _subplots(nrows=1, ncols=1, *, figsize, constrained_layout=True):
+    """A figure without pyplot (no global state, works under any backend)."""
+    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+    return fig, fig.subplots(nrows, ncols)
+
+
 def _save(fig, path_stem: Path, formats: Sequence[str]) -> list[Path]:
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
@@ -107,7 +112,6 @@ def _save(fig, path_stem: Path, formats: Sequence[str]) -> list[Path]:
         p = path_stem.with_suffix(f".{fmt}")
         fig.savefig(p, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)
         out.append(p)
-    plt.close(fig)
     return out
 
 
@@ -131,6 +135,17 @@ def _band(ax, x, vals, color, label, logy):
         ax.set_yscale("log")
 
 
+def _smooth(x: np.ndarray) -> np.ndarray:
+    """Running mean over ``max(1, n // 100)`` steps along the last axis (minibatch noise)."""
+    w = max(1, x.shape[-1] // 100)
+    if w == 1:
+        return x
+    c = np.cumsum(np.concatenate([np.zeros(x.shape[:-1] + (1,)), x], axis=-1), axis=-1)
+    out = x.copy()
+    out[..., w - 1 :] = (c[..., w:] - c[..., :-w]) / w
+    return out
+
+
 def _metric_scale(res, problem: str) -> bool:
     pr = res.pair(problem, res.optimizers[0])
     return not pr.higher_is_better
@@ -140,8 +155,8 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
     """Learning curves: median and IQR over evaluation seeds, vs steps and vs wall-clock."""
     analytic = res.pair(problem, res.optimizers[0]).val_key == "train_loss"
     ncols = 2 if analytic else 3
-    with plt.rc_context(_STYLE):
-        fig, axes = plt.subplots(1, ncols, figsize=(2.6 * ncols, 2.3), constrained_layout=True)
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = _subplots(1, ncols, figsize=(2.6 * ncols, 2.3), constrained_layout=True)
         for o in res.optimizers:
             pr = res.pair(problem, o)
             c = color_of(o)
@@ -149,7 +164,7 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
             steps = np.arange(1, loss.shape[1] + 1)
             nfail = int(pr.final_failed().sum())
             lab = o + (f" ({nfail}/{len(pr.final)} diverged)" if nfail else "")
-            _band(axes[0], steps, loss, c, lab, logy=True)
+            _band(axes[0], steps, _smooth(loss), c, lab, logy=True)
             if not analytic:
                 s, v = pr.metric_curves()
                 _band(axes[1], s, v, c, o, logy=not pr.higher_is_better)
@@ -159,13 +174,13 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
                 sps = float(np.mean([r.summary.get("seconds_per_step", 0.0) for r in pr.final]))
                 _band(axes[1], steps * sps, loss, c, o, logy=True)
         pr0 = res.pair(problem, res.optimizers[0])
-        axes[0].set(xlabel="step", ylabel="f(x)" if analytic else "training loss (minibatch)")
+        axes[0].set(xlabel="step", ylabel="f(x)" if analytic else "training loss (running mean)")
         if not analytic:
             axes[1].set(xlabel="step", ylabel=_label(pr0.val_key))
             axes[2].set(xlabel="wall-clock (s, excl. compile)", ylabel=_label(pr0.val_key))
         else:
             axes[1].set(xlabel="wall-clock (s, excl. compile)", ylabel="f(x)")
-        axes[0].legend(frameon=False)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
         fig.suptitle(
             f"{problem}: median and interquartile range over {len(pr0.final)} seeds", fontsize=8
         )
@@ -174,8 +189,8 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
 
 def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Validation score of each tuning trial against its learning rate."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+    with matplotlib.rc_context(_STYLE):
+        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
         any_lr = False
         top = []
         for o in res.optimizers:
@@ -215,8 +230,8 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
 
 def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Box plots of the per-seed test metric, each seed drawn as a point."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(
+    with matplotlib.rc_context(_STYLE):
+        fig, ax = _subplots(
             figsize=(0.55 * len(res.optimizers) + 1.4, 2.5), constrained_layout=True
         )
         rng = np.random.default_rng(0)  # jitter only
@@ -244,6 +259,14 @@ def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list
         )
         ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right")
         pr0 = res.pair(problem, res.optimizers[0])
+        allv = np.concatenate([d for d in data if d.size]) if any(d.size for d in data) else None
+        if (
+            allv is not None
+            and not pr0.higher_is_better
+            and allv.min() > 0
+            and allv.max() / allv.min() > 30
+        ):
+            ax.set_yscale("log")
         ax.set_ylabel(_label(pr0.test_key))
         ax.set_title(f"{problem}: final {_label(pr0.test_key)}, {len(pr0.final)} seeds")
         return _save(fig, out_dir / f"final_{problem}", formats)
@@ -269,13 +292,15 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
     tmax = max(2.0, float(finite.max()) * 1.1) if finite.size else 2.0
     taus = np.geomspace(1.0, tmax, 200)
     rho = stats.performance_profile(costs, taus)
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+    with matplotlib.rc_context(_STYLE):
+        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
         for i, o in enumerate(res.optimizers):
             ax.step(taus, rho[i], where="post", color=color_of(o), label=o)
-        ax.set_xscale("log")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set(
-            xlabel=r"$\tau$ (steps-to-target / best)",
+            xlabel=r"$\tau$ (median steps-to-target / best)",
             ylabel=r"fraction of problems $\rho(\tau)$",
             ylim=(-0.02, 1.02),
         )
@@ -286,8 +311,8 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
 
 def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Expected best validation score after k trials (exact, without replacement) ± std."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(3.4, 2.5), constrained_layout=True)
+    with matplotlib.rc_context(_STYLE):
+        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
         pr0 = res.pair(problem, res.optimizers[0])
         for o in res.optimizers:
             pr = res.pair(problem, o)
@@ -296,8 +321,15 @@ def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png"))
             )
             ok = np.isfinite(m)
             ax.plot(ks[ok], m[ok], "o-", color=color_of(o), label=o, markersize=3)
-            sd = np.nan_to_num(sd)
-            ax.fill_between(ks[ok], (m - sd)[ok], (m + sd)[ok], color=color_of(o), alpha=0.15)
+            # the best of k trials lies between the worst and best trial: clip the ±std band
+            fin = pr.trial_scores[np.isfinite(pr.trial_scores)]
+            if fin.size:
+                sd = np.nan_to_num(sd)
+                lo, hi = (
+                    np.clip(m - sd, fin.min(), fin.max()),
+                    np.clip(m + sd, fin.min(), fin.max()),
+                )
+                ax.fill_between(ks[ok], lo[ok], hi[ok], color=color_of(o), alpha=0.12, linewidth=0)
         ax.set(xlabel="tuning budget k (trials)", ylabel=f"expected best {_label(pr0.val_key)}")
         if not pr0.higher_is_better:
             allm = np.concatenate([res.pair(problem, o).trial_scores for o in res.optimizers])
@@ -318,8 +350,8 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
     with np.load(grid_path, allow_pickle=False) as z:
         x, y, f = z["x"], z["y"], z["z"]
     info = res.manifest.get("info", {}).get("problems", {}).get(problem, {})
-    with plt.rc_context({**_STYLE, "axes.grid": False}):
-        fig, ax = plt.subplots(figsize=(3.6, 3.0), constrained_layout=True)
+    with matplotlib.rc_context({**_STYLE, "axes.grid": False}):
+        fig, ax = _subplots(figsize=(3.6, 3.0), constrained_layout=True)
         fmin = float(np.min(f))
         levels = fmin + np.geomspace(1e-2, max(1e-1, float(np.max(f)) - fmin), 25)
         ax.contour(x, y, f, levels=levels, cmap="Greys_r", linewidths=0.5, alpha=0.7)
