@@ -1,0 +1,917 @@
+"""Whole hyperparameter sweeps in one compiled program.
+
+``sweep(problem, "adam", grid={"learning_rate": [...]}, seeds=[0, 1, 2], steps=...)`` trains
+every combination of grid values × seeds (``R`` runs) inside one XLA program. The swept
+hyperparameters are arrays of shape ``(R,)`` passed to ``optlab.optimizers.get`` inside the
+trace (the registry accepts tracers), so a second sweep with other values but the same shapes
+reuses the compiled program.
+
+Two engines lay out the runs differently:
+
+- ``"lanes"`` (full-batch small MLPs with an elementwise optimizer): every parameter leaf
+  carries the runs as its *last* axis, ``w: (fan_in, fan_out, R)``; each unit's activation is a
+  ``(n, R)`` array, so the runs sit along the SIMD lanes and the data batch, shared by all runs,
+  is read once. Per-run hyperparameters of shape ``(R,)`` broadcast against the last axis, so
+  optax's elementwise transforms (SGD, momentum, Adam, RMSProp, ...) work unchanged. The
+  gradient of ``sum_r loss_r`` with respect to run ``r``'s parameters is run ``r``'s gradient,
+  so one ``jax.grad`` serves all runs. Whether an optimizer is elementwise is checked
+  numerically (transforms that use tensor norms — LAMB, LARS, NovoGrad, clipping — mix the
+  runs and fall back to ``"vmap"``), and so is the batched loss against ``problem.loss``.
+- ``"vmap"`` / ``"map"``: ``jax.vmap`` of ``optlab.train``'s own step over all runs, or
+  ``jax.lax.map`` over chunks of ``batch_size_runs`` runs (each chunk vmapped). Works for every
+  problem and optimizer.
+
+``method="auto"`` picks ``"lanes"`` when it applies and otherwise ``"map"`` with a chunk size
+set by the per-run work (measured in ``benchmarks/sweep.py``, see ``docs/sweeps.md``): a sweep
+must never be slower than running its runs one after another.
+
+Seeds are paired: seed ``s`` uses ``jax.random.key(s)``, split by ``optlab.train.split_key``
+into the same init and data keys for every optimizer. Diverged runs (non-finite loss, gradient
+or params) are frozen and flagged, never raising and never touching the other runs.
+
+Example:
+    >>> from optlab import problems, sweep
+    >>> res = sweep.sweep(problems.get("rosenbrock"), "adam",
+    ...                   grid={"learning_rate": [0.01, 0.1]}, seeds=[0, 1], steps=50)
+    >>> res.loss.shape, [c["learning_rate"] for c in res.configs]
+    ((4, 50), [0.01, 0.01, 0.1, 0.1])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optlab import mlp as mlp_lib
+from optlab import optimizers as optimizers_lib
+from optlab import problems as problems_lib
+from optlab import train as train_lib
+
+__all__ = ["SweepResult", "sweep", "choose_method", "compile_count", "METHODS"]
+
+METHODS = ("auto", "lanes", "vmap", "map")
+
+# Keywords ``optimizers.get`` accepts for every optimizer besides the optimizer's own ones.
+_GENERIC_KEYWORDS = ("clip_norm", "clip_value", "weight_decay")
+
+# Lanes engine: largest total number of unrolled weight terms sum(fan_in * fan_out).
+_LANES_MAX_TERMS = 512
+
+# Automatic chunk size of the "map" engine: run chunks so that the batched activations of one
+# chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
+_MAP_TARGET_FLOATS = 1 << 17
+
+# XLA:CPU options for the lanes program. YNNPACK fusions of the (n, R) -> (R,) column
+# reductions measured 1.5-2x slower than XLA's own reduction loops on this kind of program
+# (benchmarks/sweep.py); restricting YNNPACK to dots keeps them native. Ignored when the
+# backend rejects the option.
+_LANES_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+
+
+@dataclass
+class SweepResult:
+    """All runs of a sweep as numpy arrays, run ``i`` described by ``configs[i]``.
+
+    Attributes:
+      configs: one dict per run: the swept hyperparameter values and ``"seed"``.
+      loss: training (minibatch) loss per step, ``(R, steps)``; NaN after divergence.
+      grad_norm: global gradient norm per step, ``(R, steps)``.
+      eval_steps: steps of the validation evaluations (0 = initial params), ``(k,)``.
+      val_loss: validation loss, ``(R, k)``.
+      val_metrics: ``{name: (R, k)}``.
+      final: ``{key: (R,)}`` with the keys of ``optlab.train.Run.final`` (NaN if diverged).
+      final_params: the params after the last step, each leaf with a leading ``R`` axis.
+      diverged: ``(R,)`` bool.
+      diverged_step: ``(R,)`` int, -1 where the run stayed finite.
+      compile_time: seconds spent compiling (0 when the program was cached).
+      run_time: seconds spent running the compiled program.
+      method: the engine used (``"lanes"``, ``"vmap"`` or ``"map"``).
+      batch_size_runs: runs per vmapped chunk (``"map"``), else ``R``.
+      config: problem, optimizer, fixed hyperparameters, grid, seeds, steps, eval_every.
+    """
+
+    configs: list[dict[str, Any]]
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    eval_steps: np.ndarray
+    val_loss: np.ndarray
+    val_metrics: dict[str, np.ndarray]
+    final: dict[str, np.ndarray]
+    final_params: Any
+    diverged: np.ndarray
+    diverged_step: np.ndarray
+    compile_time: float
+    run_time: float
+    method: str = "vmap"
+    batch_size_runs: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    def run(self, i: int) -> train_lib.Run:
+        """Run ``i`` as an ``optlab.train.Run`` (no snapshots; timings are the sweep's)."""
+        n = len(self.configs)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= i < n:
+            raise IndexError(f"run index {i!r} out of range for a sweep of {n} runs")
+        i = int(i) % n
+        cfg = dict(self.configs[i])
+        seed = cfg.pop("seed")
+        return train_lib.Run(
+            loss=self.loss[i],
+            grad_norm=self.grad_norm[i],
+            eval_steps=self.eval_steps,
+            val_loss=self.val_loss[i],
+            val_metrics={k: v[i] for k, v in self.val_metrics.items()},
+            final={k: float(v[i]) for k, v in self.final.items()},
+            final_params=jax.tree_util.tree_map(lambda a: a[i], self.final_params),
+            snapshots=None,
+            snapshot_steps=np.zeros((0,), np.int64),
+            diverged=bool(self.diverged[i]),
+            diverged_step=int(self.diverged_step[i]),
+            compile_time=self.compile_time,
+            run_time=self.run_time,
+            config={
+                "problem": self.config.get("problem"),
+                "optimizer": self.config.get("optimizer"),
+                "hyperparams": {**self.config.get("fixed", {}), **cfg},
+                "seed": seed,
+                "steps": self.config.get("steps"),
+                "eval_every": self.config.get("eval_every"),
+            },
+        )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_int(name: str, value, minimum: int, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _check_value(opt_name: str, key: str, value, where: str):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(
+            f"{where}[{key!r}] must hold numbers (swept values become arrays), got {value!r}; "
+            f"pass non-numeric settings in fixed="
+        )
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{where}[{key!r}] must be finite, got {value!r}")
+    if key == "learning_rate" and float(value) <= 0:
+        raise ValueError(f"optimizer {opt_name!r}: learning_rate must be positive, got {value!r}")
+    if key in _GENERIC_KEYWORDS and float(value) < 0:
+        raise ValueError(f"{where}[{key!r}] must be non-negative, got {value!r}")
+
+
+_PROBLEMS: dict[str, Any] = {}
+
+
+def _validate(problem, optimizer, grid, seeds, steps, fixed, eval_every, method, batch_size_runs):
+    if isinstance(problem, str):
+        if problem not in _PROBLEMS:  # same name -> same object -> compiled program reused
+            _PROBLEMS[problem] = problems_lib.get(problem)  # ValueError listing known names
+        problem = _PROBLEMS[problem]
+    if not isinstance(problem, problems_lib.Problem):
+        raise TypeError(
+            f"problem must be an optlab.problems.Problem or a registered name, "
+            f"got {type(problem).__name__}"
+        )
+    if not isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be a registered optimizer name (sweeps build it from the "
+            f"registry), got {type(optimizer).__name__}; known: {', '.join(optimizers_lib.names())}"
+        )
+    entry = optimizers_lib.entry(optimizer)  # ValueError listing the known optimizers
+    accepted = tuple(k for k in entry.keywords) + tuple(
+        k for k in _GENERIC_KEYWORDS if k not in entry.keywords
+    )
+    if not isinstance(grid, Mapping):
+        raise TypeError(f"grid must be a mapping name -> list of values, got {type(grid).__name__}")
+    fixed = dict(fixed or {})
+    grid_lists: dict[str, list] = {}
+    for key, values in grid.items():
+        if key not in accepted:
+            raise ValueError(
+                f"optimizer {optimizer!r} does not take hyperparameter {key!r} (in grid); "
+                f"accepted: {list(accepted)}"
+            )
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+            raise ValueError(f"grid[{key!r}] must be a list of values, got {values!r}")
+        values = (
+            list(np.asarray(values).reshape(-1).tolist())
+            if isinstance(values, np.ndarray)
+            else list(values)
+        )
+        if not values:
+            raise ValueError(f"grid[{key!r}] is empty: give at least one value to sweep")
+        for v in values:
+            _check_value(optimizer, key, v, "grid")
+        grid_lists[key] = values
+    for key, value in fixed.items():
+        if key not in accepted and key not in (
+            "schedule",
+            "steps",
+            "warmup_steps",
+            "schedule_kwargs",
+        ):
+            raise ValueError(
+                f"optimizer {optimizer!r} does not take hyperparameter {key!r} (in fixed); "
+                f"accepted: {list(accepted)}"
+            )
+        if key in grid_lists:
+            raise ValueError(f"hyperparameter {key!r} is both in grid and in fixed; pick one")
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
+        raise ValueError(f"seeds must be a list of non-negative integers, got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    for s in seeds:
+        _check_int("each seed", s, 0)
+    seeds = [int(s) for s in seeds]
+    steps = _check_int("steps", steps, 1)
+    eval_every = _check_int("eval_every", eval_every, 1, allow_none=True)
+    batch_size_runs = _check_int("batch_size_runs", batch_size_runs, 1, allow_none=True)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; accepted: {list(METHODS)}")
+    return problem, grid_lists, seeds, steps, fixed, eval_every, batch_size_runs
+
+
+# --------------------------------------------------------------------------- run layout
+
+
+class _Plan(NamedTuple):
+    configs: list[dict[str, Any]]
+    hp: dict[str, np.ndarray]  # swept name -> (R,)
+    seeds: np.ndarray  # (R,)
+
+
+def _plan(grid: Mapping[str, list], seeds: list[int]) -> _Plan:
+    """Runs in grid order (first key slowest), seeds innermost."""
+    keys = list(grid)
+    configs, hp_rows, seed_rows = [], [], []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        for s in seeds:
+            configs.append({**{k: v for k, v in zip(keys, combo, strict=True)}, "seed": s})
+            hp_rows.append(combo)
+            seed_rows.append(s)
+    hp = {k: np.asarray([row[j] for row in hp_rows], np.float32) for j, k in enumerate(keys)}
+    return _Plan(configs, hp, np.asarray(seed_rows, np.int64))
+
+
+def _make_optimizer(name: str, fixed: Mapping[str, Any], hp: Mapping[str, Any]):
+    return optimizers_lib.get(name, **fixed, **hp)
+
+
+# --------------------------------------------------------------------------- lanes engine
+
+
+def _activation_of(problem) -> Callable | None:
+    act = dict(problem.config or {}).get("activation", "relu")
+    if callable(act):
+        return act
+    return mlp_lib.ACTIVATIONS.get(act)
+
+
+def _lanes_reason(problem) -> str | None:
+    """Why the lanes engine cannot run ``problem`` structurally (None if it can)."""
+    if problem.data is None or problem.sizes is None or problem.apply is None:
+        return "the problem is not an MLP on a dataset"
+    n = int(problem.data.train.x.shape[0])
+    if problem.batch_size is not None and problem.batch_size < n:
+        return f"it trains on minibatches (batch_size={problem.batch_size} < {n} rows)"
+    if problem.data.task not in ("regression", "classification", "binary"):
+        return f"unknown task {problem.data.task!r}"
+    if _activation_of(problem) is None:
+        return "unknown activation"
+    sizes = tuple(problem.sizes)
+    terms = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if terms > _LANES_MAX_TERMS:
+        return (
+            f"the MLP {sizes} is too wide for unrolled lanes ({terms} weight terms > "
+            f"{_LANES_MAX_TERMS}); it is matmul-bound, where vmap/map is the better layout"
+        )
+    return None
+
+
+def _lanes_outputs(params, x, act) -> list[jax.Array]:
+    """Forward pass of R MLPs at once: ``params`` leaves ``(fan_in, fan_out, R)``/``(fan_out, R)``.
+
+    Returns the output units as a list of ``(n, R)`` arrays; inputs ``x`` are ``(n, d)``,
+    shared by every run.
+    """
+    a = [x[:, i : i + 1] for i in range(x.shape[1])]  # (n, 1): broadcast over runs
+    last = len(params) - 1
+    for k, layer in enumerate(params):
+        w, b = layer["w"], layer["b"]
+        fan_in, fan_out = w.shape[0], w.shape[1]
+        z = []
+        for o in range(fan_out):
+            acc = a[0] * w[0, o]
+            for i in range(1, fan_in):
+                acc = acc + a[i] * w[i, o]
+            z.append(acc + b[o])
+        a = z if k == last else [act(v) for v in z]
+    return a
+
+
+def _lanes_per_run_loss(problem, act):
+    """``(params_lanes, split) -> (R,)`` losses, the same math as ``problem.loss``."""
+    task = problem.data.task
+
+    def per_run(params, split):
+        out = _lanes_outputs(params, split.x, act)
+        n = split.x.shape[0]
+        if task == "regression":
+            y = split.y.reshape(n, -1)
+            total = 0.0
+            for o, v in enumerate(out):
+                total = total + jnp.sum(jnp.square(v - y[:, o : o + 1]), axis=0)
+            return total / (n * len(out))
+        if task == "classification":
+            m = out[0]
+            for v in out[1:]:
+                m = jnp.maximum(m, v)
+            m = jax.lax.stop_gradient(m)
+            s = 0.0
+            picked = 0.0
+            labels = split.y.astype(jnp.int32)[:, None]
+            for c, v in enumerate(out):
+                s = s + jnp.exp(v - m)
+                picked = picked + jnp.where(labels == c, v, 0.0)
+            return jnp.mean(m + jnp.log(s) - picked, axis=0)
+        z = out[0]
+        y = split.y.reshape(n, 1).astype(z.dtype)
+        return -jnp.mean(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z), axis=0)
+
+    return per_run
+
+
+def _to_lanes(tree):
+    return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, -1), tree)
+
+
+def _from_lanes(tree):
+    return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, -1, 0), tree)
+
+
+def _per_run_sum(x, r: int) -> jax.Array:
+    """Sum over every axis but the last (runs) axis; scalars broadcast to ``(r,)``."""
+    if x.ndim == 0:
+        return jnp.broadcast_to(x, (r,))
+    return jnp.sum(x.reshape(-1, x.shape[-1]), axis=0)
+
+
+class _LanesState(NamedTuple):
+    params: Any  # leaves (..., R)
+    opt_state: Any
+    diverged: jax.Array  # (R,)
+    diverged_step: jax.Array  # (R,)
+
+
+def _lanes_where(freeze, old, new, r: int):
+    def pick(o, n_):
+        if jnp.ndim(n_) >= 1 and n_.shape[-1] == r:
+            return jnp.where(freeze, o, n_)
+        return n_  # shared leaves (step counters): identical for every run
+
+    return jax.tree_util.tree_map(pick, old, new)
+
+
+def _make_lanes_step(problem, make_opt, r: int):
+    act = _activation_of(problem)
+    per_run = _lanes_per_run_loss(problem, act)
+
+    def step(state: _LanesState, hp, train_split, step_index):
+        opt = make_opt(hp)
+
+        def total(p):
+            losses = per_run(p, train_split)
+            return jnp.sum(losses), losses
+
+        grads, losses = jax.grad(total, has_aux=True)(state.params)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        sq = sum(_per_run_sum(jnp.square(g), r) for g in jax.tree_util.tree_leaves(grads))
+        gnorm = jnp.sqrt(sq)
+        finite = jnp.ones((r,), bool)
+        for leaf in jax.tree_util.tree_leaves(new_params):
+            finite = finite & (_per_run_sum(jnp.where(jnp.isfinite(leaf), 0.0, 1.0), r) == 0)
+        bad = ~(jnp.isfinite(losses) & jnp.isfinite(gnorm) & finite)
+        freeze = state.diverged | bad
+        new_state = _LanesState(
+            params=_lanes_where(freeze, state.params, new_params, r),
+            opt_state=_lanes_where(freeze, state.opt_state, opt_state, r),
+            diverged=freeze,
+            diverged_step=jnp.where(bad & ~state.diverged, step_index, state.diverged_step).astype(
+                jnp.int32
+            ),
+        )
+        nan = jnp.asarray(jnp.nan, losses.dtype)
+        return new_state, (
+            jnp.where(state.diverged, nan, losses),
+            jnp.where(state.diverged, nan, gnorm.astype(losses.dtype)),
+        )
+
+    return step
+
+
+_ELEMENTWISE: dict = {}
+
+
+def _lanes_check(problem, name: str, fixed: Mapping[str, Any], hp: Mapping[str, np.ndarray]):
+    """None if the lanes engine reproduces per-run training, else the reason it does not.
+
+    Checks, compiled on tiny inputs: (1) three optimizer updates on run-last leaves with
+    per-run hyperparameters equal the per-run updates (norm-based transforms mix runs and fail);
+    (2) the batched loss equals ``problem.loss`` for two initializations.
+    """
+    key = (id(problem), name, _freeze(fixed), tuple(sorted(hp)))
+    hit = _ELEMENTWISE.get(key)
+    if hit is not None and hit[0] is problem:
+        return hit[1]
+    reason = None
+    r = 3
+    hp3 = {k: jnp.asarray(np.resize(v, r)) for k, v in hp.items()}
+    rng = np.random.default_rng(0)
+    scales = np.asarray([1.0, 1e3, 1e-3], np.float32)
+    shapes = [(3, 2), (2,)]
+    p0 = [jnp.asarray(rng.normal(size=s + (r,)), jnp.float32) for s in shapes]
+    gs = [
+        [jnp.asarray(rng.normal(size=s + (r,)) * scales, jnp.float32) for s in shapes]
+        for _ in range(3)
+    ]
+
+    def lanes(p, gs, hp3):
+        opt = _make_optimizer(name, fixed, hp3)
+        state = opt.init(p)
+        for g in gs:
+            u, state = opt.update(g, state, p)
+            p = optax.apply_updates(p, u)
+        return p
+
+    def single(p, gs, hp1):
+        opt = _make_optimizer(name, fixed, hp1)
+        state = opt.init(p)
+        for g in gs:
+            u, state = opt.update(g, state, p)
+            p = optax.apply_updates(p, u)
+        return p
+
+    try:
+        got = jax.jit(lanes)(p0, gs, hp3)
+        want = jax.jit(jax.vmap(single, in_axes=(-1, -1, 0), out_axes=-1))(p0, gs, hp3)
+        for a, b in zip(got, want, strict=True):
+            if not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6):
+                reason = f"optimizer {name!r} mixes runs (it uses tensor norms or shapes)"
+                break
+    except Exception as e:  # noqa: BLE001 - any failure means: not elementwise on lanes
+        reason = f"optimizer {name!r} does not run on run-last leaves ({type(e).__name__})"
+    if reason is None:
+        keys = jax.random.split(jax.random.key(0), 2)
+        ps = [problem.init(k) for k in keys]
+        split = problem.data.train
+        per_run = jax.jit(_lanes_per_run_loss(problem, _activation_of(problem)))
+        lanes_params = _to_lanes(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps))
+        try:
+            got = np.asarray(per_run(lanes_params, split))
+            want = np.asarray([float(problem.loss(p, split)) for p in ps])
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
+                reason = "the batched MLP loss does not match problem.loss"
+        except Exception as e:  # noqa: BLE001
+            reason = f"the batched MLP loss failed ({type(e).__name__}: {e})"
+    _ELEMENTWISE[key] = (problem, reason)
+    return reason
+
+
+# --------------------------------------------------------------------------- method choice
+
+
+def _work_per_run(problem) -> float:
+    """Floats of activations one run touches per step (rows × widths)."""
+    if problem.data is None or problem.sizes is None:
+        return 1.0
+    n = int(problem.data.train.x.shape[0])
+    rows = n if problem.batch_size is None else min(n, int(problem.batch_size))
+    return float(rows * sum(problem.sizes))
+
+
+def choose_method(
+    problem,
+    optimizer: str,
+    n_runs: int,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    swept: Sequence[str] = ("learning_rate",),
+    method: str = "auto",
+    batch_size_runs: int | None = None,
+) -> tuple[str, int, str]:
+    """The engine and chunk size ``sweep`` uses, with the reason.
+
+    Rule (measured on a 2-core CPU, ``benchmarks/sweep.py``): ``"lanes"`` for full-batch MLPs
+    with at most ``_LANES_MAX_TERMS`` weight terms and an elementwise optimizer; otherwise
+    ``"map"`` over chunks of ``batch_size_runs`` runs, by default as many runs as keep one
+    chunk's activations near ``_MAP_TARGET_FLOATS`` floats (small problems: all runs at once,
+    i.e. a plain vmap; matmul-bound ones: a few runs per chunk).
+
+    Returns:
+      ``(method, batch_size_runs, reason)``.
+    """
+    fixed = dict(fixed or {})
+    if isinstance(problem, str):
+        problem = problems_lib.get(problem)
+    if method in ("auto", "lanes"):
+        reason = _lanes_reason(problem)
+        if reason is None:
+            hp = {k: np.full((2,), _probe_value(optimizer, k), np.float32) for k in swept}
+            reason = _lanes_check(problem, optimizer, fixed, hp)
+        if reason is None:
+            return "lanes", n_runs, "full-batch small MLP, elementwise optimizer"
+        if method == "lanes":
+            raise ValueError(f"method='lanes' does not apply: {reason}; use method='auto'")
+    if method == "vmap":
+        return "vmap", n_runs, "requested"
+    if batch_size_runs is None:
+        batch_size_runs = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+    batch_size_runs = min(batch_size_runs, n_runs)
+    if batch_size_runs >= n_runs:
+        return "vmap", n_runs, "all runs fit one vmapped chunk"
+    return "map", batch_size_runs, f"chunks of {batch_size_runs} runs (per-run work)"
+
+
+def _probe_value(optimizer: str, key: str) -> float:
+    d = optimizers_lib.defaults(optimizer).get(key)
+    if isinstance(d, (int, float)) and not isinstance(d, bool) and d not in (0, None):
+        return float(d)
+    return 1e-3 if key == "learning_rate" else 0.5
+
+
+# --------------------------------------------------------------------------- programs
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 32
+_COMPILES = [0]
+
+
+def compile_count() -> int:
+    """How many sweep programs this process has compiled (for no-recompilation tests)."""
+    return _COMPILES[0]
+
+
+def _freeze(d: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in d.items()))
+
+
+def _abstract(tree) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(np.shape(x)), str(jnp.result_type(x))) for x in leaves)
+
+
+def _compile(fn, args, options=None):
+    lowered = jax.jit(fn).lower(*args)
+    if options and jax.default_backend() == "cpu":
+        try:
+            return lowered.compile(compiler_options=options)
+        except Exception:  # noqa: BLE001 - an XLA without this option: compile plainly
+            pass
+    return lowered.compile()
+
+
+def _cached(key, problem, build):
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is problem:
+        _CACHE.move_to_end(key)
+        return hit[1], 0.0
+    t0 = time.perf_counter()
+    compiled = build()
+    elapsed = time.perf_counter() - t0
+    _COMPILES[0] += 1
+    _CACHE[key] = (problem, compiled)
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return compiled, elapsed
+
+
+def _block_loop(step, evaluate, block, n_blocks, to_eval):
+    """Blocks of ``block`` steps; evaluation of the params after each block (as train does)."""
+
+    def chunk(state, hp, train_split, val_split, start, num_steps):
+        def block_fn(state, b):
+            def inner(state, i):
+                index = start + b * block + i
+                active = index < num_steps
+                new_state, (loss, gnorm) = step(state, hp, train_split, index)
+                state = jax.tree_util.tree_map(
+                    lambda n_, o: jnp.where(active, n_, o), new_state, state
+                )
+                nan = jnp.asarray(jnp.nan, loss.dtype)
+                return state, (jnp.where(active, loss, nan), jnp.where(active, gnorm, nan))
+
+            state, (losses, gnorms) = jax.lax.scan(inner, state, jnp.arange(block))
+            ev = evaluate(to_eval(state), val_split) if val_split is not None else None
+            return state, (losses, gnorms, ev)
+
+        return jax.lax.scan(block_fn, state, jnp.arange(n_blocks))
+
+    return chunk
+
+
+def _vmap_programs(problem, name, fixed, method, bsz, block, n_blocks):
+    evaluate = train_lib.make_evaluate(problem)
+
+    def make_opt(hp):
+        return _make_optimizer(name, fixed, hp)
+
+    def one_step(state, hp, train_split, index):
+        return train_lib.make_step(problem, make_opt(hp))(state, train_split, index)
+
+    one_chunk = _block_loop(one_step, evaluate, block, n_blocks, lambda s: s.params)
+
+    def init(hp, keys):
+        return jax.vmap(lambda h, k: train_lib.init_state(problem, make_opt(h), k))(hp, keys)
+
+    def chunk(states, hp, train_split, val_split, start, num_steps):
+        def f(s, h):
+            return one_chunk(s, h, train_split, val_split, start, num_steps)
+
+        if method == "vmap":
+            out = jax.vmap(f)(states, hp)
+        else:
+            out = jax.lax.map(lambda a: f(*a), (states, hp), batch_size=bsz)
+        # scan outputs per run are (n_blocks, ...): move runs after the block axis
+        return out
+
+    return init, chunk, lambda s: s.params
+
+
+def _lanes_programs(problem, name, fixed, r, block, n_blocks):
+    evaluate = train_lib.make_evaluate(problem)
+
+    def make_opt(hp):
+        return _make_optimizer(name, fixed, hp)
+
+    step = _make_lanes_step(problem, make_opt, r)
+
+    def eval_runs(params_lanes, split):
+        return jax.vmap(evaluate, in_axes=(0, None))(_from_lanes(params_lanes), split)
+
+    chunk_fn = _block_loop(step, eval_runs, block, n_blocks, lambda s: s.params)
+
+    def init(hp, keys):
+        init_keys = jax.vmap(lambda k: train_lib.split_key(k)[0])(keys)
+        params = _to_lanes(jax.vmap(problem.init)(init_keys))
+        return _LanesState(
+            params=params,
+            opt_state=make_opt(hp).init(params),
+            diverged=jnp.zeros((r,), bool),
+            diverged_step=jnp.full((r,), -1, jnp.int32),
+        )
+
+    def chunk(state, hp, train_split, val_split, start, num_steps):
+        state, (losses, gnorms, ev) = chunk_fn(state, hp, train_split, val_split, start, num_steps)
+        # lanes outputs are (n_blocks, block, R): put runs first like the vmap engine
+        losses = jnp.moveaxis(losses, -1, 0)
+        gnorms = jnp.moveaxis(gnorms, -1, 0)
+        if ev is not None:
+            ev = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 1, 0), ev)
+        return state, (losses, gnorms, ev)
+
+    return init, chunk, lambda s: _from_lanes(s.params)
+
+
+_FINAL_EVAL: OrderedDict = OrderedDict()
+
+
+def _final_evaluator(problem):
+    hit = _FINAL_EVAL.get(id(problem))
+    if hit is None or hit[0] is not problem:
+        fn = jax.jit(jax.vmap(train_lib.make_evaluate(problem), in_axes=(0, None)))
+        hit = (problem, fn)
+        _FINAL_EVAL[id(problem)] = hit
+        if len(_FINAL_EVAL) > _CACHE_SIZE:
+            _FINAL_EVAL.popitem(last=False)
+    return hit[1]
+
+
+def _final_metrics(problem, params_runs, r: int) -> dict[str, np.ndarray]:
+    evaluate = _final_evaluator(problem)
+    if problem.data is None:
+        loss, _ = evaluate(params_runs, None)
+        return {"train_loss": np.asarray(loss, np.float64).reshape(r)}
+    out = {}
+    for split_name in ("train", "val", "test"):
+        split = getattr(problem.data, split_name)
+        if split is None or split.x.shape[0] == 0:
+            continue
+        loss, metrics = evaluate(params_runs, split)
+        out[f"{split_name}_loss"] = np.asarray(loss, np.float64)
+        out.update({f"{split_name}_{k}": np.asarray(v, np.float64) for k, v in metrics.items()})
+    return out
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def sweep(
+    problem,
+    optimizer: str,
+    *,
+    grid: Mapping[str, Sequence[float]],
+    seeds: Sequence[int],
+    steps: int,
+    fixed: Mapping[str, Any] | None = None,
+    eval_every: int | None = None,
+    progress: bool = False,
+    batch_size_runs: int | None = None,
+    method: str = "auto",
+    chunks: int | None = None,
+) -> SweepResult:
+    """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
+
+    Run ``(hp, seed)`` equals ``optlab.train.train(problem, optimizers.get(optimizer, **fixed,
+    **hp), steps=steps, key=jax.random.key(seed))`` to float32 rounding: the same init, data
+    order, step, divergence rule and evaluation points.
+
+    Args:
+      problem: an ``optlab.problems.Problem`` or its registered name.
+      optimizer: a registered optimizer name.
+      grid: ``{hyperparameter: [values]}``; the runs are the Cartesian product of the lists
+        (first key slowest) times ``seeds`` (innermost). ``{}`` sweeps seeds only.
+      seeds: non-negative integers; seed ``s`` uses ``jax.random.key(s)`` (paired across
+        optimizers: same init and same minibatch order).
+      steps: optimizer steps per run.
+      fixed: hyperparameters shared by all runs (also non-numeric ones such as
+        ``schedule="cosine"``), passed to ``optimizers.get``.
+      eval_every: evaluate on the validation split every this many steps (default
+        ``max(1, steps // 100)``, as ``train``).
+      progress: show a progress bar between compiled chunks of steps.
+      batch_size_runs: runs per vmapped chunk for the ``"map"`` engine (default: automatic).
+      method: ``"auto"`` (default), ``"lanes"``, ``"vmap"`` or ``"map"`` (see the module doc).
+      chunks: number of compiled calls the steps are split into (default 1, or 20 with
+        ``progress``).
+
+    Returns:
+      A :class:`SweepResult`.
+
+    Raises:
+      ValueError: unknown problem/optimizer, a hyperparameter the optimizer does not take, an
+        empty value list, non-numeric or non-finite swept values, a non-positive learning rate,
+        non-positive ``steps``, negative or non-integer seeds, an empty seed list, an unknown
+        ``method`` — all before anything is compiled or trained.
+    """
+    problem, grid, seeds, steps, fixed, eval_every, batch_size_runs = _validate(
+        problem, optimizer, grid, seeds, steps, fixed, eval_every, method, batch_size_runs
+    )
+    chunks = _check_int("chunks", chunks, 1, allow_none=True)
+    plan = _plan(grid, seeds)
+    r = len(plan.configs)
+    eval_every = eval_every or max(1, steps // 100)
+    block = eval_every
+    n_blocks_total = -(-steps // block)
+    chunks = min(chunks or (20 if progress else 1), n_blocks_total)
+    n_blocks = -(-n_blocks_total // chunks)
+    chunks = -(-n_blocks_total // n_blocks)
+
+    method, bsz, reason = choose_method(
+        problem, optimizer, r, fixed=fixed, swept=list(grid), method=method,
+        batch_size_runs=batch_size_runs,
+    )  # fmt: skip
+    hp = {k: jnp.asarray(v) for k, v in plan.hp.items()}
+    by_seed = {s: jax.random.key(s) for s in seeds}  # exactly train's jax.random.key(seed)
+    keys = jnp.stack([by_seed[int(s)] for s in plan.seeds])
+    train_split = problem.data.train if problem.data is not None else None
+    val_split = problem.data.val if problem.data is not None else None
+    if val_split is not None and val_split.x.shape[0] == 0:
+        val_split = None
+
+    if method == "lanes":
+        init_fn, chunk_fn, params_of = _lanes_programs(
+            problem, optimizer, fixed, r, block, n_blocks
+        )
+        options = _LANES_XLA_OPTIONS
+    else:
+        init_fn, chunk_fn, params_of = _vmap_programs(
+            problem, optimizer, fixed, method, bsz, block, n_blocks
+        )
+        options = None
+
+    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(hp))
+    t_compile = 0.0
+    init_c, dt = _cached(
+        ("init", *base_key, _abstract(keys)), problem, lambda: _compile(init_fn, (hp, keys))
+    )
+    t_compile += dt
+    state = init_c(hp, keys)
+    num_steps = jnp.asarray(steps, jnp.int32)
+    start0 = jnp.asarray(0, jnp.int32)
+    args = (state, hp, train_split, val_split, start0, num_steps)
+    chunk_c, dt = _cached(
+        ("chunk", *base_key, block, n_blocks, _abstract(args)),
+        problem,
+        lambda: _compile(chunk_fn, args, options),
+    )
+    t_compile += dt
+
+    init_params = params_of(state)
+    bar = train_lib._progress_bar(chunks * n_blocks * block, progress, desc=f"sweep {optimizer}")
+    outs = []
+    t0 = time.perf_counter()
+    for c in range(chunks):
+        start = jnp.asarray(c * n_blocks * block, jnp.int32)
+        state, out = chunk_c(state, hp, train_split, val_split, start, num_steps)
+        outs.append(out)
+        if bar is not None:
+            jax.block_until_ready(out[0])
+            bar.update(n_blocks * block)
+    jax.block_until_ready(state)
+    run_time = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+
+    losses = np.concatenate([np.asarray(o[0]).reshape(r, -1) for o in outs], axis=1)[:, :steps]
+    gnorms = np.concatenate([np.asarray(o[1]).reshape(r, -1) for o in outs], axis=1)[:, :steps]
+    block_ends = np.arange(1, chunks * n_blocks + 1) * block
+    valid = block_ends <= steps
+    eval_mask = valid & ((block_ends % eval_every == 0) | (block_ends == steps))
+    if block_ends[valid].size == 0 or block_ends[valid][-1] != steps:
+        last = int(np.argmax(block_ends >= steps))
+        eval_mask[last] = True
+        block_ends = block_ends.copy()
+        block_ends[last] = steps
+
+    final_params_j = params_of(state)
+    diverged = np.asarray(state.diverged).reshape(r).astype(bool)
+    diverged_step = np.asarray(state.diverged_step).reshape(r).astype(np.int64)
+    if val_split is not None:
+        ev0_loss, ev0_metrics = _final_evaluator(problem)(init_params, val_split)
+        val_loss = np.concatenate(
+            [
+                np.asarray(ev0_loss, np.float64).reshape(r, 1),
+                np.concatenate([np.asarray(o[2][0]).reshape(r, -1) for o in outs], 1)[:, eval_mask],
+            ],
+            axis=1,
+        )
+        val_metrics = {
+            k: np.concatenate(
+                [
+                    np.asarray(ev0_metrics[k], np.float64).reshape(r, 1),
+                    np.concatenate([np.asarray(o[2][1][k]).reshape(r, -1) for o in outs], 1)[
+                        :, eval_mask
+                    ],
+                ],
+                axis=1,
+            )
+            for k in ev0_metrics
+        }
+        eval_steps = np.concatenate([[0], block_ends[eval_mask]]).astype(np.int64)
+    else:
+        val_loss = np.zeros((r, 0), np.float64)
+        val_metrics = {}
+        eval_steps = np.zeros((0,), np.int64)
+
+    final = _final_metrics(problem, final_params_j, r)
+    for k in final:
+        final[k] = np.where(diverged, np.nan, final[k])
+
+    return SweepResult(
+        configs=plan.configs,
+        loss=losses,
+        grad_norm=gnorms,
+        eval_steps=eval_steps,
+        val_loss=val_loss,
+        val_metrics=val_metrics,
+        final=final,
+        final_params=jax.tree_util.tree_map(np.asarray, final_params_j),
+        diverged=diverged,
+        diverged_step=diverged_step,
+        compile_time=t_compile,
+        run_time=run_time,
+        method=method,
+        batch_size_runs=bsz,
+        config={
+            "problem": problem.name,
+            "optimizer": optimizer,
+            "fixed": dict(fixed),
+            "grid": {k: list(v) for k, v in grid.items()},
+            "seeds": list(seeds),
+            "steps": steps,
+            "eval_every": eval_every,
+            "method": method,
+            "method_reason": reason,
+            "batch_size_runs": bsz,
+        },
+    )
