@@ -222,7 +222,7 @@ def _validate(problem, optimizer, grid, seeds, steps, fixed, eval_every, method,
         for v in values:
             _check_value(optimizer, key, v, "grid")
         grid_lists[key] = values
-    for key, value in fixed.items():
+    for key in fixed:
         if key not in accepted and key not in (
             "schedule",
             "steps",
@@ -299,7 +299,7 @@ def _lanes_reason(problem) -> str | None:
     if _activation_of(problem) is None:
         return "unknown activation"
     sizes = tuple(problem.sizes)
-    terms = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    terms = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     if terms > _LANES_MAX_TERMS:
         return (
             f"the MLP {sizes} is too wide for unrolled lanes ({terms} weight terms > "
