@@ -188,8 +188,8 @@ def contour(
                     ax.plot(*p, marker=mk, ms=4, mfc="white", mec="k", mew=0.6, zorder=5)
                 ax.annotate(
                     str(k),
-                    clip_on=True,
                     p,
+                    clip_on=True,
                     xytext=(3, 3),
                     textcoords="offset points",
                     fontsize=5.5,
