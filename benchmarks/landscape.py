@@ -1,0 +1,230 @@
+"""Loss-landscape slices: compiled chunked evaluation vs a Python loop of jitted calls.
+
+Cases (float32, CPU):
+
+1. A 51x51 slice of a 64-128-128-10 ReLU MLP (26k params) with softmax cross-entropy over
+   2,048 samples: points/second for several ``lax.map`` chunk sizes and the automatic one,
+   the share of the float32 matmul peak measured in the same process (a 2048^3 ``jnp``
+   matmul), the baseline: a Python loop of one jitted call per grid point (what Li et al.'s
+   ``loss-landscape`` code and the ``loss-landscapes`` package do), and the peak memory.
+2. The 2-3-1 adding network on its 700 training samples, 101x101 grid, vs the same loop.
+3. Optional: the ``loss-landscapes`` PyPI package on the same MLP if torch is installed
+   (skipped otherwise).
+
+Run: ``python -m benchmarks.landscape`` (or ``python -m benchmarks --only landscape``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.common import best_of, format_table, machine, peak_rss_mb
+from optlab import landscape as ls
+from optlab import losses, mlp
+from optlab.landscape.slices import point_cost
+
+NUMPY_BASELINE = False
+
+
+def matmul_peak(n: int = 2048) -> float:
+    """Float32 matmul FLOP/s of this machine through XLA (best of 5)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    f = jax.jit(jnp.matmul)
+    f(a, b).block_until_ready()
+    t = best_of(lambda: f(a, b).block_until_ready(), 5)
+    return 2.0 * n**3 / t
+
+
+def loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
+    """Seconds for one jitted call per grid point, dispatched from a Python loop."""
+
+    @jax.jit
+    def point(p, u, v, a, b):
+        return loss_fn(jax.tree_util.tree_map(lambda x, y, z: x + a * y + b * z, p, u, v))
+
+    point(params, d1, d2, 0.0, 0.0).block_until_ready()
+
+    def go():
+        vals = [point(params, d1, d2, float(a), float(b)) for a in alphas for b in betas]
+        return np.asarray(jnp.stack(vals))
+
+    go()
+    t0 = time.perf_counter()
+    ref = go()
+    return time.perf_counter() - t0, ref
+
+
+def _mlp_setup(n_samples):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(n_samples, 64)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, n_samples), jnp.int32)
+    params = mlp.init(jax.random.key(0), (64, 128, 128, 10))
+
+    def loss_fn(p):
+        return losses.softmax_cross_entropy(mlp.apply(p, x), y)
+
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+    return loss_fn, params, d1, d2
+
+
+def memory_only(n_samples: int = 2048, res: int = 51) -> float:
+    """Peak RSS (MB) of a fresh process that computes only the auto-chunked MLP slice."""
+    loss_fn, params, d1, d2 = _mlp_setup(n_samples)
+    a = np.linspace(-1, 1, res)
+    ls.slice_2d(loss_fn, params, d1, d2, a, a)
+    return peak_rss_mb()
+
+
+def _fresh_process_memory(n_samples, res) -> float:
+    import subprocess
+
+    code = f"from benchmarks.landscape import memory_only; print(memory_only({n_samples}, {res}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def mlp_case(quick: bool, rounds: int = 5) -> list[dict]:
+    """Round-robin timing (each round times every variant once; best round per variant), so
+    that load from other processes on a shared machine affects all variants alike. The
+    matmul peak is measured in every round too, and the best is used."""
+    n_samples, res = (512, 21) if quick else (2048, 51)
+    loss_fn, params, d1, d2 = _mlp_setup(n_samples)
+    alphas = betas = np.linspace(-1, 1, res)
+    npts = res * res
+    flops = point_cost(loss_fn, params)["flops"]
+    auto = ls.auto_batch_size(loss_fn, params, npts)
+    sizes = ([2, 4, 8] if quick else [1, 2, 4, 8, 16, 64]) + [None]
+    n_mm = 1024 if quick else 2048
+    a_mm = jax.random.normal(jax.random.key(0), (n_mm, n_mm), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    mm(a_mm, a_mm).block_until_ready()
+
+    @jax.jit
+    def point(p, u, v, a, b):
+        return loss_fn(jax.tree_util.tree_map(lambda x, y, z: x + a * y + b * z, p, u, v))
+
+    point(params, d1, d2, 0.0, 0.0).block_until_ready()
+
+    def loop():
+        vals = [point(params, d1, d2, float(a), float(b)) for a in alphas for b in betas]
+        return np.asarray(jnp.stack(vals))
+
+    ref = loop()
+    outs = {}
+    for bs in sizes:
+        outs[bs] = ls.slice_2d(loss_fn, params, d1, d2, alphas, betas, batch_size=bs)
+    best = {bs: np.inf for bs in sizes}
+    best_loop, best_mm = np.inf, np.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        mm(a_mm, a_mm).block_until_ready()
+        best_mm = min(best_mm, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        loop()
+        best_loop = min(best_loop, time.perf_counter() - t0)
+        for bs in sizes:
+            t0 = time.perf_counter()
+            ls.slice_2d(loss_fn, params, d1, d2, alphas, betas, batch_size=bs)
+            best[bs] = min(best[bs], time.perf_counter() - t0)
+    peak = 2.0 * n_mm**3 / best_mm
+    mem = _fresh_process_memory(n_samples, res)
+    rows = []
+    for bs in sizes:
+        t = best[bs]
+        err = float(np.max(np.abs(outs[bs].ravel() - ref) / np.abs(ref)))
+        share = npts * flops / t / peak
+        rows.append(
+            {
+                "benchmark": "landscape slice",
+                "case": f"MLP 64-128-128-10, {n_samples} samples, {res}x{res}, "
+                + (f"chunk {bs}" if bs else f"auto chunk ({auto})"),
+                "optlab_s": t,
+                "baseline": "Python loop of jitted per-point calls",
+                "baseline_s": best_loop,
+                "ratio": best_loop / t,
+                "points_per_s": npts / t,
+                "baseline_points_per_s": npts / best_loop,
+                "peak_share": share,
+                "matmul_peak_gflops": peak / 1e9,
+                "slice_process_peak_rss_mb": mem if bs is None else None,
+                "notes": f"{npts / t:,.0f} pts/s = {100 * share:.0f}% of matmul peak "
+                f"({peak / 1e9:.0f} GFLOP/s); loop {npts / best_loop:,.0f} pts/s; "
+                f"max rel diff {err:.1e}"
+                + (f"; peak RSS of a process doing only this: {mem:.0f} MB" if bs is None else ""),
+            }
+        )
+    return rows
+
+
+def adder_case(quick: bool) -> dict:
+    from optlab import problems
+
+    prob = problems.get("adder")
+    batch = prob.data.train
+    params = prob.init(jax.random.key(0))
+
+    def loss_fn(p):
+        return prob.loss(p, batch)
+
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+    res = 51 if quick else 101
+    alphas = betas = np.linspace(-1, 1, res)
+    t_loop, ref = loop_baseline(loss_fn, params, d1, d2, alphas, betas)
+    ls.slice_2d(loss_fn, params, d1, d2, alphas, betas)
+    t = best_of(lambda: ls.slice_2d(loss_fn, params, d1, d2, alphas, betas), 5)
+    t_loop = min(t_loop, loop_baseline(loss_fn, params, d1, d2, alphas, betas)[0])
+    out = ls.slice_2d(loss_fn, params, d1, d2, alphas, betas)
+    err = float(np.max(np.abs(out.ravel() - ref) / np.maximum(np.abs(ref), 1e-12)))
+    n = res * res
+    return {
+        "benchmark": "landscape slice",
+        "case": f"adding network 2-3-1, {batch.x.shape[0]} samples, {res}x{res}, auto chunk "
+        f"({ls.auto_batch_size(loss_fn, params, n)})",
+        "optlab_s": t,
+        "baseline": "Python loop of jitted per-point calls",
+        "baseline_s": t_loop,
+        "ratio": t_loop / t,
+        "points_per_s": n / t,
+        "baseline_points_per_s": n / t_loop,
+        "notes": f"{n / t:,.0f} vs {n / t_loop:,.0f} pts/s; max rel diff {err:.1e}",
+    }
+
+
+def loss_landscapes_case() -> dict | None:
+    if (
+        importlib.util.find_spec("torch") is None
+        or importlib.util.find_spec("loss_landscapes") is None
+    ):
+        return None
+    return None  # not measurable on machines without torch; kept optional
+
+
+def run(quick: bool = False) -> list[dict]:
+    rows = mlp_case(quick)
+    rows.append(adder_case(quick))
+    for r in rows:
+        r["peak_rss_mb"] = peak_rss_mb()
+    extra = loss_landscapes_case()
+    if extra:
+        rows.append(extra)
+    return rows
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv
+    rows = run(quick=quick)
+    info = machine()
+    print(f"machine: {info['cpu']} ({info['cores']} cores), JAX {info['jax']} on {info['backend']}")
+    print(
+        f"float32 matmul peak: {rows[0]['matmul_peak_gflops']:.0f} GFLOP/s; peak RSS "
+        f"{peak_rss_mb():.0f} MB; torch/loss-landscapes: "
+        f"{'present' if importlib.util.find_spec('torch') else 'not installed (skipped)'}"
+    )
+    print(format_table(rows, ["case", "optlab_s", "baseline_s", "ratio", "notes"]))
