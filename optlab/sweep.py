@@ -408,9 +408,10 @@ def _make_lanes_step(problem, make_opt, r: int):
         new_params = optax.apply_updates(state.params, updates)
         sq = sum(_per_run_sum(jnp.square(g), r) for g in jax.tree_util.tree_leaves(grads))
         gnorm = jnp.sqrt(sq)
-        finite = jnp.ones((r,), bool)
-        for leaf in jax.tree_util.tree_leaves(new_params):
-            finite = finite & (_per_run_sum(jnp.where(jnp.isfinite(leaf), 0.0, 1.0), r) == 0)
+        # one reduction: a NaN/Inf anywhere in run r's params makes its sum non-finite
+        finite = jnp.isfinite(
+            sum(_per_run_sum(x, r) for x in jax.tree_util.tree_leaves(new_params))
+        )
         bad = ~(jnp.isfinite(losses) & jnp.isfinite(gnorm) & finite)
         freeze = state.diverged | bad
         new_state = _LanesState(
@@ -431,70 +432,75 @@ def _make_lanes_step(problem, make_opt, r: int):
 
 
 _ELEMENTWISE: dict = {}
+_LOSS_OK: dict = {}
 
 
-def _lanes_check(problem, name: str, fixed: Mapping[str, Any], hp: Mapping[str, np.ndarray]):
-    """None if the lanes engine reproduces per-run training, else the reason it does not.
+def _optimizer_lanes_reason(name: str, fixed: Mapping[str, Any], swept) -> str | None:
+    """None if ``name`` updates run-last leaves exactly as it updates each run alone.
 
-    Checks, compiled on tiny inputs: (1) three optimizer updates on run-last leaves with
-    per-run hyperparameters equal the per-run updates (norm-based transforms mix runs and fail);
-    (2) the batched loss equals ``problem.loss`` for two initializations.
+    Three updates of a tiny pytree whose runs have gradients of very different scales and
+    different hyperparameters, against ``vmap`` of the single-run update (one compile, cached
+    per optimizer, fixed settings and swept names). Transforms using tensor or global norms
+    (LAMB, LARS, NovoGrad, clipping) mix the runs and fail.
     """
-    key = (id(problem), name, _freeze(fixed), tuple(sorted(hp)))
-    hit = _ELEMENTWISE.get(key)
-    if hit is not None and hit[0] is problem:
-        return hit[1]
-    reason = None
+    key = (name, _freeze(fixed), tuple(sorted(swept)))
+    if key in _ELEMENTWISE:
+        return _ELEMENTWISE[key]
     r = 3
-    hp3 = {k: jnp.asarray(np.resize(v, r)) for k, v in hp.items()}
+    hp3 = {k: jnp.asarray([1.0, 0.5, 0.25], jnp.float32) * _probe_value(name, k) for k in swept}
     rng = np.random.default_rng(0)
     scales = np.asarray([1.0, 1e3, 1e-3], np.float32)
     shapes = [(3, 2), (2,)]
-    p0 = [jnp.asarray(rng.normal(size=s + (r,)), jnp.float32) for s in shapes]
+    p0 = [jnp.asarray(rng.normal(size=(*sh, r)), jnp.float32) for sh in shapes]
     gs = [
-        [jnp.asarray(rng.normal(size=s + (r,)) * scales, jnp.float32) for s in shapes]
+        [jnp.asarray(rng.normal(size=(*sh, r)) * scales, jnp.float32) for sh in shapes]
         for _ in range(3)
     ]
 
-    def lanes(p, gs, hp3):
-        opt = _make_optimizer(name, fixed, hp3)
+    def updates(p, gs, hp):
+        opt = _make_optimizer(name, fixed, hp)
         state = opt.init(p)
         for g in gs:
             u, state = opt.update(g, state, p)
             p = optax.apply_updates(p, u)
         return p
 
-    def single(p, gs, hp1):
-        opt = _make_optimizer(name, fixed, hp1)
-        state = opt.init(p)
-        for g in gs:
-            u, state = opt.update(g, state, p)
-            p = optax.apply_updates(p, u)
-        return p
+    def both(p, gs, hp):
+        lanes = updates(p, gs, hp)
+        single = jax.vmap(updates, in_axes=(-1, -1, 0), out_axes=-1)(p, gs, hp)
+        return lanes, single
 
+    reason = None
     try:
-        got = jax.jit(lanes)(p0, gs, hp3)
-        want = jax.jit(jax.vmap(single, in_axes=(-1, -1, 0), out_axes=-1))(p0, gs, hp3)
+        got, want = jax.jit(both)(p0, gs, hp3)
         for a, b in zip(got, want, strict=True):
             if not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6):
-                reason = f"optimizer {name!r} mixes runs (it uses tensor norms or shapes)"
+                reason = f"optimizer {name!r} mixes runs (it uses tensor or global norms)"
                 break
     except Exception as e:  # noqa: BLE001 - any failure means: not elementwise on lanes
         reason = f"optimizer {name!r} does not run on run-last leaves ({type(e).__name__})"
-    if reason is None:
-        keys = jax.random.split(jax.random.key(0), 2)
-        ps = [problem.init(k) for k in keys]
+    _ELEMENTWISE[key] = reason
+    return reason
+
+
+def _loss_lanes_reason(problem) -> str | None:
+    """None if the batched MLP loss equals ``problem.loss`` (two inits, train split)."""
+    hit = _LOSS_OK.get(id(problem))
+    if hit is not None and hit[0] is problem:
+        return hit[1]
+    reason = None
+    try:
+        ps = [problem.init(k) for k in jax.random.split(jax.random.key(0), 2)]
         split = problem.data.train
-        per_run = jax.jit(_lanes_per_run_loss(problem, _activation_of(problem)))
-        lanes_params = _to_lanes(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps))
-        try:
-            got = np.asarray(per_run(lanes_params, split))
-            want = np.asarray([float(problem.loss(p, split)) for p in ps])
-            if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
-                reason = "the batched MLP loss does not match problem.loss"
-        except Exception as e:  # noqa: BLE001
-            reason = f"the batched MLP loss failed ({type(e).__name__}: {e})"
-    _ELEMENTWISE[key] = (problem, reason)
+        per_run = _lanes_per_run_loss(problem, _activation_of(problem))
+        got = np.asarray(per_run(_to_lanes(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps)),
+                                 split))  # fmt: skip
+        want = np.asarray([float(problem.loss(p, split)) for p in ps])
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
+            reason = f"the batched MLP loss {got} does not match problem.loss {want}"
+    except Exception as e:  # noqa: BLE001
+        reason = f"the batched MLP loss failed ({type(e).__name__}: {e})"
+    _LOSS_OK[id(problem)] = (problem, reason)
     return reason
 
 
@@ -537,8 +543,9 @@ def choose_method(
     if method in ("auto", "lanes"):
         reason = _lanes_reason(problem)
         if reason is None:
-            hp = {k: np.full((2,), _probe_value(optimizer, k), np.float32) for k in swept}
-            reason = _lanes_check(problem, optimizer, fixed, hp)
+            reason = _optimizer_lanes_reason(optimizer, fixed, swept)
+        if reason is None:
+            reason = _loss_lanes_reason(problem)
         if reason is None:
             return "lanes", n_runs, "full-batch small MLP, elementwise optimizer"
         if method == "lanes":
@@ -606,15 +613,20 @@ def _cached(key, problem, build):
     return compiled, elapsed
 
 
-def _block_loop(step, evaluate, block, n_blocks, to_eval):
-    """Blocks of ``block`` steps; evaluation of the params after each block (as train does)."""
+def _block_loop(step, evaluate, block, n_blocks, to_eval, exact):
+    """Blocks of ``block`` steps; evaluation of the params after each block (as train does).
+
+    ``exact``: the chunks cover exactly ``steps`` steps, so no step needs masking.
+    """
 
     def chunk(state, hp, train_split, val_split, start, num_steps):
         def block_fn(state, b):
             def inner(state, i):
                 index = start + b * block + i
-                active = index < num_steps
                 new_state, (loss, gnorm) = step(state, hp, train_split, index)
+                if exact:
+                    return new_state, (loss, gnorm)
+                active = index < num_steps
                 state = jax.tree_util.tree_map(
                     lambda n_, o: jnp.where(active, n_, o), new_state, state
                 )
@@ -630,7 +642,7 @@ def _block_loop(step, evaluate, block, n_blocks, to_eval):
     return chunk
 
 
-def _vmap_programs(problem, name, fixed, method, bsz, block, n_blocks):
+def _vmap_programs(problem, name, fixed, method, bsz, block, n_blocks, exact):
     evaluate = train_lib.make_evaluate(problem)
 
     def make_opt(hp):
@@ -639,10 +651,19 @@ def _vmap_programs(problem, name, fixed, method, bsz, block, n_blocks):
     def one_step(state, hp, train_split, index):
         return train_lib.make_step(problem, make_opt(hp))(state, train_split, index)
 
-    one_chunk = _block_loop(one_step, evaluate, block, n_blocks, lambda s: s.params)
+    one_chunk = _block_loop(one_step, evaluate, block, n_blocks, lambda s: s.params, exact)
 
-    def init(hp, keys):
-        return jax.vmap(lambda h, k: train_lib.init_state(problem, make_opt(h), k))(hp, keys)
+    def init(hp, params, data_keys):
+        def one(h, p, dk):
+            return train_lib.TrainState(
+                params=p,
+                opt_state=make_opt(h).init(p),
+                data_key=dk,
+                diverged=jnp.zeros([], bool),
+                diverged_step=jnp.full([], -1, jnp.int32),
+            )
+
+        return jax.vmap(one)(hp, params, data_keys)
 
     def chunk(states, hp, train_split, val_split, start, num_steps):
         def f(s, h):
@@ -652,13 +673,12 @@ def _vmap_programs(problem, name, fixed, method, bsz, block, n_blocks):
             out = jax.vmap(f)(states, hp)
         else:
             out = jax.lax.map(lambda a: f(*a), (states, hp), batch_size=bsz)
-        # scan outputs per run are (n_blocks, ...): move runs after the block axis
-        return out
+        return out  # per-run outputs with a leading runs axis
 
     return init, chunk, lambda s: s.params
 
 
-def _lanes_programs(problem, name, fixed, r, block, n_blocks):
+def _lanes_programs(problem, name, fixed, r, block, n_blocks, exact):
     evaluate = train_lib.make_evaluate(problem)
 
     def make_opt(hp):
@@ -669,11 +689,11 @@ def _lanes_programs(problem, name, fixed, r, block, n_blocks):
     def eval_runs(params_lanes, split):
         return jax.vmap(evaluate, in_axes=(0, None))(_from_lanes(params_lanes), split)
 
-    chunk_fn = _block_loop(step, eval_runs, block, n_blocks, lambda s: s.params)
+    chunk_fn = _block_loop(step, eval_runs, block, n_blocks, lambda s: s.params, exact)
 
-    def init(hp, keys):
-        init_keys = jax.vmap(lambda k: train_lib.split_key(k)[0])(keys)
-        params = _to_lanes(jax.vmap(problem.init)(init_keys))
+    def init(hp, params, data_keys):
+        del data_keys  # full batch: no minibatch order
+        params = _to_lanes(params)
         return _LanesState(
             params=params,
             opt_state=make_opt(hp).init(params),
@@ -791,8 +811,16 @@ def sweep(
         batch_size_runs=batch_size_runs,
     )  # fmt: skip
     hp = {k: jnp.asarray(v) for k, v in plan.hp.items()}
-    by_seed = {s: jax.random.key(s) for s in seeds}  # exactly train's jax.random.key(seed)
-    keys = jnp.stack([by_seed[int(s)] for s in plan.seeds])
+    # Paired seeds, exactly as train.init_state: key(seed) -> (init_key, data_key) -> init.
+    by_seed = {}
+    for s in seeds:
+        if s not in by_seed:
+            init_key, data_key = train_lib.split_key(jax.random.key(s))
+            by_seed[s] = (problem.init(init_key), data_key)
+    order = [by_seed[int(s)] for s in plan.seeds]
+    params0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[o[0] for o in order])
+    data_keys = jnp.stack([o[1] for o in order])
+    exact = chunks * n_blocks * block == steps
     train_split = problem.data.train if problem.data is not None else None
     val_split = problem.data.val if problem.data is not None else None
     if val_split is not None and val_split.x.shape[0] == 0:
@@ -800,27 +828,28 @@ def sweep(
 
     if method == "lanes":
         init_fn, chunk_fn, params_of = _lanes_programs(
-            problem, optimizer, fixed, r, block, n_blocks
+            problem, optimizer, fixed, r, block, n_blocks, exact
         )
         options = _LANES_XLA_OPTIONS
     else:
         init_fn, chunk_fn, params_of = _vmap_programs(
-            problem, optimizer, fixed, method, bsz, block, n_blocks
+            problem, optimizer, fixed, method, bsz, block, n_blocks, exact
         )
         options = None
 
     base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(hp))
     t_compile = 0.0
+    init_args = (hp, params0, data_keys)
     init_c, dt = _cached(
-        ("init", *base_key, _abstract(keys)), problem, lambda: _compile(init_fn, (hp, keys))
+        ("init", *base_key, _abstract(init_args)), problem, lambda: _compile(init_fn, init_args)
     )
     t_compile += dt
-    state = init_c(hp, keys)
+    state = init_c(*init_args)
     num_steps = jnp.asarray(steps, jnp.int32)
     start0 = jnp.asarray(0, jnp.int32)
     args = (state, hp, train_split, val_split, start0, num_steps)
     chunk_c, dt = _cached(
-        ("chunk", *base_key, block, n_blocks, _abstract(args)),
+        ("chunk", *base_key, block, n_blocks, exact, _abstract(args)),
         problem,
         lambda: _compile(chunk_fn, args, options),
     )

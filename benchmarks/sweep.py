@@ -1,0 +1,280 @@
+"""Benchmark: a whole sweep in one compiled program vs the same runs one after another.
+
+Run:
+    .venv/bin/python benchmarks/sweep.py            # full (about 5-8 minutes on 2 CPU cores)
+    .venv/bin/python benchmarks/sweep.py --quick    # smaller, for a smoke test
+
+Cases (issue 3, "Performance"):
+
+- adder: 2-3-1 ReLU MLP, 1,000 training samples, full batch, MSE, Adam, 2,000 steps,
+  8 learning rates x 8 seeds = 64 runs. Target: sweep >= 5x faster than sequential.
+- digits: 64-128-10 ReLU MLP, minibatch 128, 20 epochs, 4 learning rates x 4 seeds.
+  Target: no slower than sequential.
+
+Baseline: each run's training as one jitted ``lax.scan`` (``optlab.train``'s own step, the
+hyperparameters passed as arguments so it compiles once), called once per run, summed. Sweeps
+and baseline are timed alternately ``--repeats`` times in this process and the minimum is
+kept (the machine is shared; medians are printed too). Compile time is reported separately.
+Final losses of the sweep are compared with ``optlab.train.train`` runs of the same configs.
+Scaling of the time per run with the number of runs (1 -> 256) is written to
+``results/sweep_scaling.png`` and ``results/sweep_scaling.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optlab import optimizers, problems, sweep, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or cpu
+    dev = jax.devices()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores; jax {jax.__version__}; device {dev.platform} "
+        f"({dev.device_kind}); python {platform.python_version()}"
+    )
+
+
+def sequential_runner(problem, name: str, steps: int):
+    """One run = one call of a jitted lax.scan over ``train.make_step`` (hp as arguments)."""
+
+    def one(hp, key):
+        opt = optimizers.get(name, **hp)
+        state = train.init_state(problem, opt, key)
+        step = train.make_step(problem, opt)
+        split = problem.data.train
+
+        def body(s, i):
+            s, (loss, gnorm) = step(s, split, i)
+            return s, loss
+
+        state, losses = jax.lax.scan(body, state, jnp.arange(steps))
+        return losses
+
+    return jax.jit(one)
+
+
+def time_sequential(fn, configs) -> tuple[float, np.ndarray]:
+    finals, total = [], 0.0
+    for cfg in configs:
+        hp = {k: jnp.float32(v) for k, v in cfg.items() if k != "seed"}
+        key = jax.random.key(cfg["seed"])
+        t0 = time.perf_counter()
+        losses = jax.block_until_ready(fn(hp, key))
+        total += time.perf_counter() - t0
+        finals.append(float(losses[-1]))
+    return total, np.asarray(finals)
+
+
+def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_train):
+    """Time sequential vs sweep engines; returns rows for the table."""
+    print(f"\n== {label}: {problem.name} {problem.sizes}, batch {problem.batch_size or 'full'}, "
+          f"train rows {problem.data.train.x.shape[0]}, {name}, {steps} steps, "
+          f"{len(lrs)} lr x {len(seeds)} seeds = {len(lrs) * len(seeds)} runs")  # fmt: skip
+    grid = {"learning_rate": list(lrs)}
+    seq = sequential_runner(problem, name, steps)
+    t0 = time.perf_counter()
+    cfg0 = {"learning_rate": lrs[0], "seed": seeds[0]}
+    time_sequential(seq, [cfg0])
+    seq_compile = time.perf_counter() - t0
+    results = {}
+    seq_times = []
+    for m, kw in methods.items():
+        results[m] = {"times": [], "compile": None, "res": None}
+    for rep in range(repeats):
+        t_seq, seq_final = time_sequential(
+            seq, [{"learning_rate": lr, "seed": s} for lr in lrs for s in seeds]
+        )
+        seq_times.append(t_seq)
+        for m, kw in methods.items():
+            res = sweep.sweep(problem, name, grid=grid, seeds=seeds, steps=steps, **kw)
+            if results[m]["compile"] is None:
+                results[m]["compile"] = res.compile_time
+            results[m]["times"].append(res.run_time)
+            results[m]["res"] = res
+    t_seq = min(seq_times)
+    print(f"sequential compiled runs: {t_seq:.3f} s (median {np.median(seq_times):.3f}); "
+          f"compile {seq_compile:.2f} s (once)")  # fmt: skip
+    rows = []
+    for m, d in results.items():
+        res = d["res"]
+        t = min(d["times"])
+        final = res.loss[:, -1]
+        diff = np.nanmax(np.abs(final - seq_final) / np.maximum(np.abs(seq_final), 1e-12))
+        rows.append((label, m, res.method, res.batch_size_runs, t, np.median(d["times"]),
+                     d["compile"], t_seq / t, diff))  # fmt: skip
+        print(f"  {m:16s} engine={res.method:5s} chunk={res.batch_size_runs:3d}  run {t:7.3f} s "
+              f"(median {np.median(d['times']):.3f})  compile {d['compile']:.2f} s  "
+              f"speedup x{t_seq / t:5.2f}  max rel. diff of final loss vs sequential {diff:.1e}")  # fmt: skip
+    if check_train:
+        res = results[next(iter(results))]["res"]
+        print("  same runs via optlab.train.train (final train loss):")
+        idx = list(range(0, len(res.configs), max(1, len(res.configs) // check_train)))[
+            :check_train
+        ]
+        worst = 0.0
+        for i in idx:
+            cfg = res.configs[i]
+            run = train.train(problem, optimizers.get(name, learning_rate=cfg["learning_rate"]),
+                              steps=steps, key=jax.random.key(cfg["seed"]),
+                              eval_every=res.config["eval_every"], snapshots=False)  # fmt: skip
+            a, b = res.final["train_loss"][i], run.final["train_loss"]
+            rel = abs(a - b) / max(abs(b), 1e-12)
+            worst = max(worst, rel if np.isfinite(rel) else 0.0)
+            print(f"    lr={cfg['learning_rate']:.4g} seed={cfg['seed']}: sweep {a:.6g}  "
+                  f"train {b:.6g}  rel. diff {rel:.1e}  diverged {res.diverged[i]}/{run.diverged}")  # fmt: skip
+        print(f"  worst rel. diff {worst:.1e}")
+    return rows
+
+
+def scaling(problem, name, steps, runs_list, repeats):
+    """Time per run vs number of runs for the engines, against sequential per-run time."""
+    print(f"\n== scaling: {problem.name}, {name}, {steps} steps")
+    seq = sequential_runner(problem, name, steps)
+    time_sequential(seq, [{"learning_rate": 1e-2, "seed": 0}])
+    per_seq = min(
+        time_sequential(seq, [{"learning_rate": 1e-2, "seed": s} for s in range(4)])[0] / 4
+        for _ in range(repeats)
+    )
+    out = []
+    print(f"  sequential: {per_seq * 1e3:.2f} ms per run")
+    print(f"  {'runs':>5s} {'engine':>6s} {'ms/run':>8s} {'speedup':>8s} {'compile s':>9s}")
+    for method in ("lanes", "vmap"):
+        for r in runs_list:
+            lrs = list(np.logspace(-3, -1, r))
+            times, comp = [], None
+            for _ in range(repeats):
+                res = sweep.sweep(problem, name, grid={"learning_rate": lrs}, seeds=[0],
+                                  steps=steps, method=method)  # fmt: skip
+                comp = res.compile_time if comp is None else comp
+                times.append(res.run_time)
+            t = min(times) / r
+            out.append((method, r, t, per_seq / t, comp))
+            print(f"  {r:5d} {method:>6s} {t * 1e3:8.3f} {per_seq / t:8.2f} {comp:9.2f}")
+    return per_seq, out
+
+
+def save_scaling(per_seq, rows, path_png, path_csv):
+    path_png.parent.mkdir(parents=True, exist_ok=True)
+    with open(path_csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["engine", "runs", "seconds_per_run", "speedup_vs_sequential", "compile_s"])
+        w.writerows(rows)
+        w.writerow(["sequential", 1, per_seq, 1.0, ""])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for method in sorted({r[0] for r in rows}):
+        pts = [(r[1], r[2] * 1e3) for r in rows if r[0] == method]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=f"sweep ({method})")
+    ax.axhline(per_seq * 1e3, color="k", ls="--", label="sequential, compiled")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("runs in the sweep")
+    ax.set_ylabel("time per run (ms)")
+    ax.set_title("adder, Adam: time per run")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path_png, dpi=150)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps and runs")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-scaling", action="store_true")
+    args = ap.parse_args(argv)
+    print(machine())
+    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+
+    # 1,000 training rows: the adder splits n rows 70/15/15.
+    adder = problems.get("adder", n=1428)
+    assert adder.data.train.x.shape[0] == 1000, adder.data.train.x.shape
+    steps = 500 if args.quick else 2000
+    lrs = [float(v) for v in np.logspace(-3, -0.5, 8)]
+    seeds = list(range(8))
+    methods = {
+        "auto": {},
+        "lanes, no xla opt": {"method": "lanes"},
+        "vmap": {"method": "vmap"},
+    }
+    saved = dict(sweep._LANES_XLA_OPTIONS)
+
+    # "lanes, no xla opt" runs with the YNNPACK option removed, to show what it buys.
+    rows = []
+
+    def adder_case():
+        orig = sweep.sweep
+
+        def patched(*a, **kw):
+            if kw.get("method") == "lanes":
+                sweep._LANES_XLA_OPTIONS = {}
+                sweep._CACHE.clear()
+                try:
+                    return orig(*a, **kw)
+                finally:
+                    sweep._LANES_XLA_OPTIONS = saved
+                    sweep._CACHE.clear()
+            return orig(*a, **kw)
+
+        sweep.sweep = patched
+        try:
+            return run_case("adder", adder, "adam", lrs, seeds, steps, args.repeats, methods, 8)
+        finally:
+            sweep.sweep = orig
+
+    rows += adder_case()
+
+    digits = problems.get("digits-mlp")
+    n_train = digits.data.train.x.shape[0]
+    epochs = 5 if args.quick else 20
+    dsteps = epochs * (n_train // 128)
+    dl = [3e-4, 1e-3, 3e-3, 1e-2]
+    dmethods = {"auto": {}, "vmap (all 16)": {"method": "vmap"}}
+    for b in (1, 2, 4, 8):
+        dmethods[f"map, chunk {b}"] = {"method": "map", "batch_size_runs": b}
+    rows += run_case("digits", digits, "adam", dl, [0, 1, 2, 3], dsteps, args.repeats,
+                     dmethods, 4)  # fmt: skip
+
+    print("\n| case | sweep | engine | chunk | run s (min) | median | compile s | speedup | "
+          "final-loss rel. diff |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.3f} | {r[6]:.2f} | "
+              f"{r[7]:.2f}x | {r[8]:.1e} |")  # fmt: skip
+
+    if not args.skip_scaling:
+        runs_list = [1, 4, 16, 64] if args.quick else [1, 4, 16, 64, 256]
+        per_seq, srows = scaling(adder, "adam", 500, runs_list, max(2, args.repeats - 1))
+        save_scaling(per_seq, srows, ROOT / "results" / "sweep_scaling.png",
+                     ROOT / "results" / "sweep_scaling.csv")  # fmt: skip
+        print(f"saved {ROOT / 'results' / 'sweep_scaling.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

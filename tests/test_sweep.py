@@ -1,0 +1,218 @@
+"""optlab.sweep: whole sweeps in one program equal the same runs done one by one.
+
+The reference for every run is ``optlab.train.train`` (the sequential trainer, a separate code
+path) with ``optimizers.get(name, **hp)`` and ``jax.random.key(seed)``; the minibatch order is
+checked against ``optlab.data.get_batch`` directly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from optlab import data, problems, sweep, train
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def full_batch():
+    return problems.get("adder", n=60)  # 42 training rows, full batch -> lanes engine
+
+
+@pytest.fixture(scope="module")
+def minibatch():
+    return problems.get("adder", n=60, batch_size=8)  # minibatches -> vmap/map engine
+
+
+def reference(problem, name, hp, seed, steps=STEPS, eval_every=None):
+    # by name: train caches one compiled program per (name, hyperparams), shared across seeds
+    return train.train(
+        problem,
+        name,
+        hyperparams=hp,
+        steps=steps,
+        key=jax.random.key(seed),
+        eval_every=eval_every,
+        snapshots=False,
+    )
+
+
+def assert_run_matches(res, i, ref, rtol=2e-5):
+    np.testing.assert_allclose(res.loss[i], ref.loss, rtol=rtol, atol=1e-6)
+    np.testing.assert_allclose(res.grad_norm[i], ref.grad_norm, rtol=rtol, atol=1e-6)
+    np.testing.assert_array_equal(res.eval_steps, ref.eval_steps)
+    np.testing.assert_allclose(res.val_loss[i], ref.val_loss, rtol=rtol, atol=1e-6)
+    assert set(res.final) == set(ref.final)
+    for k, v in ref.final.items():
+        np.testing.assert_allclose(res.final[k][i], v, rtol=rtol, atol=1e-6, err_msg=k)
+    assert bool(res.diverged[i]) == ref.diverged
+    assert int(res.diverged_step[i]) == ref.diverged_step
+
+
+@pytest.fixture(scope="module")
+def adam_lanes(full_batch):
+    grid = {"learning_rate": [0.003, 0.03]}
+    return sweep.sweep(full_batch, "adam", grid=grid, seeds=[0, 5], steps=STEPS, eval_every=4)
+
+
+def test_adam_full_batch_equals_sequential_train(full_batch, adam_lanes):
+    res = adam_lanes
+    assert res.method == "lanes"
+    assert [(c["learning_rate"], c["seed"]) for c in res.configs] == [
+        (0.003, 0),
+        (0.003, 5),
+        (0.03, 0),
+        (0.03, 5),
+    ]
+    for i, cfg in enumerate(res.configs):
+        ref = reference(
+            full_batch, "adam", {"learning_rate": cfg["learning_rate"]}, cfg["seed"], eval_every=4
+        )
+        assert_run_matches(res, i, ref)
+    run = res.run(3)
+    assert isinstance(run, train.Run) and run.config["seed"] == 5
+    np.testing.assert_array_equal(run.loss, res.loss[3])
+
+
+def test_momentum_two_hyperparameters_equals_sequential_train(full_batch):
+    grid = {"learning_rate": [0.001, 0.004], "momentum": [0.5, 0.9]}
+    res = sweep.sweep(full_batch, "momentum", grid=grid, seeds=[1], steps=STEPS)
+    assert res.method == "lanes" and len(res) == 4
+    for i, cfg in enumerate(res.configs):
+        hp = {k: cfg[k] for k in grid}
+        assert_run_matches(res, i, reference(full_batch, "momentum", hp, cfg["seed"]))
+
+
+@pytest.mark.parametrize("method", ["vmap", "map"])
+def test_minibatch_sgd_equals_sequential_train(minibatch, method):
+    res = sweep.sweep(
+        minibatch,
+        "sgd",
+        grid={"learning_rate": [0.001, 0.003, 0.01]},
+        seeds=[2],
+        steps=STEPS,
+        method=method,
+        batch_size_runs=2,
+    )
+    assert res.method == method
+    assert res.batch_size_runs == (2 if method == "map" else 3)
+    for i, cfg in enumerate(res.configs):
+        ref = reference(minibatch, "sgd", {"learning_rate": cfg["learning_rate"]}, cfg["seed"])
+        assert_run_matches(res, i, ref)
+
+
+def test_norm_based_optimizer_falls_back_and_matches(full_batch):
+    # LAMB's trust ratio uses per-tensor norms: run-last leaves would mix runs.
+    method, _, reason = sweep.choose_method(full_batch, "lamb", 2)
+    assert method != "lanes" and "lanes" not in reason
+    res = sweep.sweep(full_batch, "lamb", grid={"learning_rate": [0.01]}, seeds=[0, 1], steps=6)
+    for i, cfg in enumerate(res.configs):
+        ref = reference(full_batch, "lamb", {"learning_rate": 0.01}, cfg["seed"], steps=6)
+        assert_run_matches(res, i, ref)
+
+
+def test_divergence_is_flagged_and_isolated(full_batch):
+    grid = {"learning_rate": [0.01, 1e8]}
+    res = sweep.sweep(full_batch, "sgd", grid=grid, seeds=[0], steps=STEPS)
+    assert res.method == "lanes"
+    assert res.diverged.tolist() == [False, True]
+    assert res.diverged_step[0] == -1 and 0 <= res.diverged_step[1] < STEPS
+    assert np.isnan(res.loss[1, res.diverged_step[1] + 1 :]).all()
+    assert all(np.isnan(v[1]) for v in res.final.values())
+    assert all(np.isfinite(v[0]) for v in res.final.values())
+    for i, lr in enumerate(grid["learning_rate"]):
+        ref = reference(full_batch, "sgd", {"learning_rate": lr}, 0)
+        np.testing.assert_allclose(res.loss[i], ref.loss, rtol=2e-5, atol=1e-6)
+        assert res.diverged_step[i] == ref.diverged_step
+    np.testing.assert_allclose(
+        jax.tree_util.tree_leaves(res.final_params)[0][1],
+        jax.tree_util.tree_leaves(ref.final_params)[0],
+        rtol=1e-5,
+    )
+
+
+def test_seeds_are_paired_across_optimizers(minibatch):
+    # A learning rate far below float32 resolution leaves the params at their initial values,
+    # so the loss at step t is the initial params' loss on minibatch t: same init and the same
+    # batch order for both optimizers, and exactly what get_batch gives for the seed's data key.
+    steps, seeds = 6, [3, 4]
+    runs = {
+        name: sweep.sweep(
+            minibatch, name, grid={"learning_rate": [1e-30]}, seeds=seeds, steps=steps
+        )
+        for name in ("sgd", "adam")
+    }
+    for j, seed in enumerate(seeds):
+        init_key, data_key = train.split_key(jax.random.key(seed))
+        params = minibatch.init(init_key)
+        expected = [
+            float(
+                minibatch.loss(
+                    params,
+                    data.get_batch(minibatch.data.train, data_key, t, minibatch.batch_size),
+                )
+            )
+            for t in range(steps)
+        ]
+        for name, res in runs.items():
+            np.testing.assert_allclose(res.loss[j], expected, rtol=1e-5, err_msg=name)
+            np.testing.assert_allclose(
+                res.val_loss[j, 0],
+                float(minibatch.loss(params, minibatch.data.val)),
+                rtol=1e-5,
+            )
+    assert not np.allclose(runs["sgd"].loss[0], runs["sgd"].loss[1])  # seeds differ
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"grid": {"learning_rate": []}}, "learning_rate"),
+        ({"grid": {"learning_rate": [0.1], "bogus": [1.0]}}, "bogus"),
+        ({"grid": {"momentum": [0.9]}}, "momentum"),  # adam takes no momentum
+        ({"steps": 0}, "steps"),
+        ({"steps": -3}, "steps"),
+        ({"seeds": [0, -1]}, "seed"),
+        ({"seeds": []}, "seeds"),
+        ({"seeds": [0.5]}, "seed"),
+        ({"grid": {"learning_rate": [-0.1]}}, "learning_rate"),
+        ({"grid": {"learning_rate": [float("nan")]}}, "learning_rate"),
+        ({"grid": {"learning_rate": [0.1]}, "fixed": {"learning_rate": 0.2}}, "learning_rate"),
+        ({"method": "fast"}, "method"),
+    ],
+)
+def test_bad_input_raises_before_training(full_batch, kwargs, needle):
+    args = {"grid": {"learning_rate": [0.1]}, "seeds": [0], "steps": 5, **kwargs}
+    before = sweep.compile_count()
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=needle):
+        sweep.sweep(full_batch, "adam", **args)
+    assert sweep.compile_count() == before
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_unknown_problem_and_optimizer():
+    with pytest.raises(ValueError, match="no-such-problem"):
+        sweep.sweep("no-such-problem", "adam", grid={}, seeds=[0], steps=1)
+    with pytest.raises(ValueError, match="no-such-opt"):
+        sweep.sweep("adder", "no-such-opt", grid={}, seeds=[0], steps=1)
+
+
+def test_no_recompilation_for_new_values_with_same_shapes(full_batch, adam_lanes):
+    before = sweep.compile_count()
+    res = sweep.sweep(
+        full_batch,
+        "adam",
+        grid={"learning_rate": [0.01, 0.02]},
+        seeds=[7, 8],
+        steps=STEPS,
+        eval_every=4,
+    )
+    assert sweep.compile_count() == before
+    assert res.compile_time == 0.0
+    ref = reference(full_batch, "adam", {"learning_rate": 0.02}, 8, eval_every=4)
+    assert_run_matches(res, 3, ref)
