@@ -15,6 +15,8 @@ from optlab import data
 from optlab.data import Split
 
 SPLITS = ("train", "val", "test")
+permutation = jax.jit(data.permutation, static_argnums=1)
+get_batch = jax.jit(data.get_batch, static_argnums=3)
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +258,7 @@ def test_steps_per_epoch():
 def test_batches_cover_epoch_disjointly(small_split):
     key = jax.random.key(42)
     bs, spe = 5, 4
-    get = jax.jit(data.get_batch, static_argnums=3)
+    get = get_batch
     epochs = []
     for e in range(3):
         ids = [np.asarray(get(small_split, key, e * spe + i, bs).y) for i in range(spe)]
@@ -277,6 +279,46 @@ def test_batches_cover_epoch_disjointly(small_split):
         [np.asarray(get(small_split, jax.random.key(7), i, bs).y) for i in range(spe)]
     )
     assert not np.array_equal(other, epochs[0])
+
+
+@pytest.mark.parametrize("n", [1, 7, 1259])
+def test_permutation_is_a_bijection(n):
+    perm_of_key0 = {}
+    for seed in range(3):
+        perm = np.asarray(permutation(jax.random.key(seed), n))
+        np.testing.assert_array_equal(np.sort(perm), np.arange(n))
+        perm_of_key0.setdefault(n, perm)
+    # pointwise evaluation agrees with the whole permutation
+    pos = jnp.asarray([n - 1, 0])
+    part = np.asarray(jax.jit(data.permute_indices, static_argnums=1)(jax.random.key(0), n, pos))
+    np.testing.assert_array_equal(part, perm_of_key0[n][[n - 1, 0]])
+
+
+def test_permutation_is_uniform():
+    """Chi-square against the uniform distribution (scipy), fixed keys so no flakiness."""
+    from scipy import stats
+
+    keys = jax.random.split(jax.random.key(123), 24_000)
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: data.permutation(k, 4)))(keys))
+    codes = perms @ np.array([64, 16, 4, 1])  # each of the 4! = 24 orders has its own code
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 24
+    assert stats.chisquare(counts).pvalue > 1e-3
+    # a larger n: where item 0 lands, and which item lands first, are uniform over 50 places
+    keys = jax.random.split(jax.random.key(7), 10_000)
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: data.permutation(k, 50)))(keys))
+    where0 = np.argmax(perms == 0, axis=1)
+    assert stats.chisquare(np.bincount(where0, minlength=50)).pvalue > 1e-3
+    assert stats.chisquare(np.bincount(perms[:, 0], minlength=50)).pvalue > 1e-3
+    # consecutive positions are not correlated (Spearman over all keys)
+    assert abs(stats.spearmanr(perms[:, 0], perms[:, 1]).statistic) < 0.05
+
+
+def test_get_batch_vmaps_over_keys(small_split):
+    keys = jax.random.split(jax.random.key(3), 4)
+    ys = jax.jit(jax.vmap(lambda k: data.get_batch(small_split, k, 5, 4).y))(keys)
+    for k, y in zip(keys, np.asarray(ys), strict=True):
+        np.testing.assert_array_equal(y, np.asarray(get_batch(small_split, k, 5, 4).y))
 
 
 def test_full_batch(small_split):
