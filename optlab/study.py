@@ -558,16 +558,31 @@ def _train_group(
     steps: int,
     eval_every: int,
     trajectory: bool,
-) -> tuple[list[dict], float, float, str]:
+    swept: Sequence[str] = (),
+    pad_to: int = 0,
+) -> tuple[list[dict], float, float, str, int]:
     """Train every (hp, seed) pair; one compiled program per group where possible.
 
+    Args:
+      swept: hyperparameters passed to the sweep as arrays (the ones that vary during tuning),
+        so the evaluation runs can reuse the tuning program.
+      pad_to: add throw-away seeds so the sweep has this many runs (same shapes as the tuning
+        sweep, hence no second compilation); padded runs are discarded.
+
     Returns:
-      ``(runs, compile_time, run_time, engine)``; ``runs[i * len(seeds) + j]`` is hp ``i``,
-      seed ``j``, each ``{"final", "diverged", "diverged_step", "curves"}``.
+      ``(runs, compile_time, run_time, engine, n_trained)``; ``runs[i * len(seeds) + j]`` is
+      hp ``i``, seed ``j``, each ``{"final", "diverged", "diverged_step", "curves"}``.
     """
     if trajectory or not _sweep_available():
-        return _train_loop(problem_obj, optimizer, hps, seeds, steps, eval_every, trajectory)
-    return _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every)
+        out = _train_loop(problem_obj, optimizer, hps, seeds, steps, eval_every, trajectory)
+        return (*out, len(hps) * len(seeds))
+    return _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every, swept, pad_to)
+
+
+def _swept_keys(trials: list[dict]) -> list[str]:
+    """Hyperparameters whose value differs between trials (sorted)."""
+    keys = sorted({k for t in trials for k in t})
+    return [k for k in keys if len({repr(t.get(k)) for t in trials}) > 1]
 
 
 def _curves_from(loss, grad_norm, eval_steps, val_loss, val_metrics) -> dict[str, np.ndarray]:
@@ -619,45 +634,49 @@ def _train_loop(problem_obj, optimizer, hps, seeds, steps, eval_every, trajector
     return runs, ct, rt, "train"
 
 
-def _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every):
+def _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every, swept, pad_to):
     from optlab import sweep as sweep_lib
 
     keys = sorted({k for hp in hps for k in hp})
-    varying = [k for k in keys if len({repr(hp.get(k)) for hp in hps}) > 1]
-    fixed = {k: hps[0][k] for k in keys if k not in varying}
-    groups: list[list[int]]
-    if len(varying) <= 1:
-        groups = [list(range(len(hps)))]
+    swept = [k for k in swept if k in keys]
+    if not swept and keys:
+        swept = [keys[0]]  # keep one hyperparameter traced (an array), never a constant
+    fixed = {k: hps[0][k] for k in keys if k not in swept}
+    if len(swept) <= 1:
+        groups = [list(range(len(hps)))]  # one sweep: grid over the swept values x seeds
     else:
-        groups = [[i] for i in range(len(hps))]  # non-product random search: one sweep per trial
+        groups = [[i] for i in range(len(hps))]  # random search in >1 dims: one sweep per trial
     runs: list[dict | None] = [None] * (len(hps) * len(seeds))
     ct = rt = 0.0
+    n_trained = 0
     for g in groups:
-        if len(varying) == 1:
-            grid = {varying[0]: [hps[i][varying[0]] for i in g]}
-            fx = fixed
-        elif varying:
-            grid = {k: [hps[g[0]][k]] for k in varying}
-            fx = fixed
-        else:
-            first = keys[0] if keys else None
-            grid = {first: [hps[0][first]]} if first else {}
-            fx = {k: v for k, v in fixed.items() if k != first}
+        grid = (
+            {k: [hps[i][k] for i in g] for k in swept}
+            if len(g) > 1
+            else {k: [hps[g[0]][k]] for k in swept}
+        )
+        run_seeds = list(seeds)
+        n_grid = len(g) if swept else 1
+        while n_grid * len(run_seeds) < pad_to:
+            run_seeds.append(_PAD_SEED + len(run_seeds))  # discarded padding runs
         res = sweep_lib.sweep(
             problem_obj,
             optimizer,
             grid=grid,
-            seeds=list(seeds),
+            seeds=run_seeds,
             steps=steps,
-            fixed=fx or None,
+            fixed=fixed or None,
             eval_every=eval_every,
         )
         ct += float(res.compile_time)
         rt += float(res.run_time)
+        n_trained += len(res.configs)
         for r_i, rc in enumerate(res.configs):
             seed = int(rc["seed"])
+            if seed not in seeds:
+                continue
             for i in g:
-                if all(_close(rc.get(k, hps[i][k]), hps[i][k]) for k in grid) and seed in seeds:
+                if all(_close(rc.get(k, hps[i][k]), hps[i][k]) for k in grid):
                     j = seeds.index(seed)
                     runs[i * len(seeds) + j] = {
                         "final": {k: float(np.asarray(v)[r_i]) for k, v in res.final.items()},
@@ -678,7 +697,10 @@ def _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every):
             f"optlab.sweep returned no result for {len(missing)} of the requested runs of "
             f"{optimizer}; this is a bug, please report it"
         )
-    return runs, ct, rt, "sweep"
+    return runs, ct, rt, "sweep", n_trained
+
+
+_PAD_SEED = 2_000_000_000
 
 
 def _close(a, b) -> bool:
@@ -789,6 +811,7 @@ def run_study(
             prob = problems_built[pl.problem]
             steps = config.steps_of(pl.problem)
             ev = config.eval_every_of(pl.problem)
+            swept = _swept_keys(pl.trials)
             # ---- tuning
             t_cfgs = [
                 _run_config(config, pl.problem, pl.optimizer, hp, s)
@@ -808,6 +831,8 @@ def run_study(
                 False,
                 bar,
                 log,
+                swept,
+                0,
             )
             # ---- selection (from the store, exactly as load_study does it)
             best = _select(config, pl, store, prob)
@@ -833,6 +858,9 @@ def run_study(
                 traj,
                 bar,
                 log,
+                swept,
+                # same number of runs as the tuning sweep: its compiled program is reused
+                len(pl.trials) * len(pl.tuning_seeds) if len(swept) <= 1 else 0,
             )
     finally:
         bar.close()
@@ -842,7 +870,9 @@ def run_study(
     return results
 
 
-def _execute(store, prob, optimizer, hps, seeds, cfgs, steps, ev, phase, traj, bar, log):
+def _execute(
+    store, prob, optimizer, hps, seeds, cfgs, steps, ev, phase, traj, bar, log, swept, pad_to
+):
     ids = [run_id(c) for c in cfgs]
     todo = [i for i, r in enumerate(ids) if not store.has_run(r)]
     if not todo:
@@ -850,8 +880,9 @@ def _execute(store, prob, optimizer, hps, seeds, cfgs, steps, ev, phase, traj, b
         return
     # Retrain the whole group (one compiled program; results are deterministic), store the
     # missing records only: finished runs are never rewritten or duplicated.
-    runs, ct, rt, engine = _train_group(prob, optimizer, hps, seeds, steps, ev, traj)
-    n = len(runs)
+    runs, ct, rt, engine, n = _train_group(
+        prob, optimizer, hps, seeds, steps, ev, traj, swept, pad_to
+    )
     for i in todo:
         hi, si = divmod(i, len(seeds))
         summ = _summary_of(
