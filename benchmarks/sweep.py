@@ -99,9 +99,9 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
     seq_compile = time.perf_counter() - t0
     results = {}
     seq_times = []
-    for m, kw in methods.items():
+    for m in methods:
         results[m] = {"times": [], "compile": None, "res": None}
-    for rep in range(repeats):
+    for _ in range(repeats):
         t_seq, seq_final = time_sequential(
             seq, [{"learning_rate": lr, "seed": s} for lr in lrs for s in seeds]
         )
@@ -125,7 +125,7 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
                      d["compile"], t_seq / t, diff))  # fmt: skip
         print(f"  {m:16s} engine={res.method:5s} chunk={res.batch_size_runs:3d}  run {t:7.3f} s "
               f"(median {np.median(d['times']):.3f})  compile {d['compile']:.2f} s  "
-              f"speedup x{t_seq / t:5.2f}  max rel. diff of final loss vs sequential {diff:.1e}")  # fmt: skip
+              f"speedup x{t_seq / t:5.2f}  final loss rel. diff vs seq. {diff:.1e}")  # fmt: skip
     if check_train:
         res = results[next(iter(results))]["res"]
         print("  same runs via optlab.train.train (final train loss):")
@@ -142,7 +142,7 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
             rel = abs(a - b) / max(abs(b), 1e-12)
             worst = max(worst, rel if np.isfinite(rel) else 0.0)
             print(f"    lr={cfg['learning_rate']:.4g} seed={cfg['seed']}: sweep {a:.6g}  "
-                  f"train {b:.6g}  rel. diff {rel:.1e}  diverged {res.diverged[i]}/{run.diverged}")  # fmt: skip
+                  f"train {b:.6g}  rel. diff {rel:.1e}  diverged {res.diverged[i]}")  # fmt: skip
         print(f"  worst rel. diff {worst:.1e}")
     return rows
 

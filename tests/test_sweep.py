@@ -87,7 +87,7 @@ def test_momentum_two_hyperparameters_equals_sequential_train(full_batch):
         assert_run_matches(res, i, reference(full_batch, "momentum", hp, cfg["seed"]))
 
 
-@pytest.mark.parametrize("method", ["vmap", "map"])
+@pytest.mark.parametrize("method", ["map"])  # "vmap" runs in the seeds and LAMB tests
 def test_minibatch_sgd_equals_sequential_train(minibatch, method):
     res = sweep.sweep(
         minibatch,
