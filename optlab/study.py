@@ -579,6 +579,13 @@ def _train_group(
     return _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every, swept, pad_to)
 
 
+def _is_product(trials: list[dict], swept: Sequence[str]) -> bool:
+    """Whether the trials are exactly the Cartesian product of their swept values."""
+    uniq = [{repr(t[k]) for t in trials} for k in swept]
+    distinct = {tuple(repr(t[k]) for k in swept) for t in trials}
+    return len(trials) == len(distinct) == math.prod(len(u) for u in uniq)
+
+
 def _swept_keys(trials: list[dict]) -> list[str]:
     """Hyperparameters whose value differs between trials (sorted)."""
     keys = sorted({k for t in trials for k in t})
@@ -642,7 +649,9 @@ def _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every, swept, p
     if not swept and keys:
         swept = [keys[0]]  # keep one hyperparameter traced (an array), never a constant
     fixed = {k: hps[0][k] for k in keys if k not in swept}
-    if len(swept) <= 1:
+    uniq = {k: sorted({hp[k] for hp in hps}, key=float) for k in swept}
+    is_product = len(swept) > 1 and _is_product(hps, swept)
+    if len(swept) <= 1 or is_product:
         groups = [list(range(len(hps)))]  # one sweep: grid over the swept values x seeds
     else:
         groups = [[i] for i in range(len(hps))]  # random search in >1 dims: one sweep per trial
@@ -650,13 +659,14 @@ def _train_sweep(problem_obj, optimizer, hps, seeds, steps, eval_every, swept, p
     ct = rt = 0.0
     n_trained = 0
     for g in groups:
-        grid = (
-            {k: [hps[i][k] for i in g] for k in swept}
-            if len(g) > 1
-            else {k: [hps[g[0]][k]] for k in swept}
-        )
+        if is_product:
+            grid = uniq
+        elif len(g) > 1:
+            grid = {k: [hps[i][k] for i in g] for k in swept}
+        else:
+            grid = {k: [hps[g[0]][k]] for k in swept}
         run_seeds = list(seeds)
-        n_grid = len(g) if swept else 1
+        n_grid = math.prod(len(v) for v in grid.values()) if grid else 1
         while n_grid * len(run_seeds) < pad_to:
             run_seeds.append(_PAD_SEED + len(run_seeds))  # discarded padding runs
         res = sweep_lib.sweep(
@@ -860,7 +870,9 @@ def run_study(
                 log,
                 swept,
                 # same number of runs as the tuning sweep: its compiled program is reused
-                len(pl.trials) * len(pl.tuning_seeds) if len(swept) <= 1 else 0,
+                len(pl.trials) * len(pl.tuning_seeds)
+                if len(swept) <= 1 or _is_product(pl.trials, swept)
+                else 0,
             )
     finally:
         bar.close()

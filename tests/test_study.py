@@ -331,3 +331,33 @@ def test_kill_9_mid_study_resumes_without_loss_or_duplicates(tmp_path):
     for o in kill_config().optimizers:
         assert res.pair("quadratic", o).best == ref.pair("quadratic", o).best
     assert math.isfinite(res.pair("quadratic", "gd").final_values().mean())
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"learning_rate": {"grid": [0.02, 0.1]}, "beta": {"grid": [0.0, 0.5]}},  # product
+        {"learning_rate": {"log_uniform": [0.01, 0.1]}, "beta": {"uniform": [0.0, 0.8]}},
+    ],
+    ids=["grid-product", "random-2d"],
+)
+def test_multi_hyperparameter_spaces_match_numpy(space, tmp_path):
+    cfg = tiny_config(
+        optimizers=("heavy-ball",),
+        search={"heavy-ball": space},
+        budget=3,
+        tuning_seeds=1,
+        seeds=2,
+        trajectories=False,
+    )
+    res = study.run_study(cfg, tmp_path / "s")
+    pr = res.pair("quadratic", "heavy-ball")
+    assert len(pr.trials) == (4 if "grid" in space["beta"] else 3)
+    for trial, recs in zip(pr.trials, pr.tuning, strict=True):
+        want = simulate("heavy-ball", trial["learning_rate"], 0, trial["beta"])
+        np.testing.assert_allclose(recs[0].curves["loss"], want[:-1], rtol=2e-3, atol=1e-7)
+    best = pr.trials[int(np.nanargmin(pr.trial_scores))]
+    assert pr.best == best
+    for rec, seed in zip(pr.final, (1000, 1001), strict=True):
+        want = simulate("heavy-ball", best["learning_rate"], seed, best["beta"])[-1]
+        np.testing.assert_allclose(rec.summary["train_loss"], want, rtol=2e-3)
