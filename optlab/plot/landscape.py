@@ -351,7 +351,10 @@ def disconnectivity(analysis, *, ax=None, title=None, height=2.4, label_values=T
             parent[c1] = parent[c2] = node
         roots = [n for n in range(n_nodes) if n not in parent]
         finite_levels = [lv for lv in level.values() if np.isfinite(lv)]
-        top = max(finite_levels) + 0.08 * (np.ptp(finite_levels) + 1e-12)
+        span = float(np.ptp(finite_levels))
+        if span <= 1e-9 * (1.0 + abs(max(finite_levels))):
+            span = 0.1 * max(abs(max(finite_levels)), 1e-3)
+        top = max(finite_levels) + 0.08 * span
         order: list[int] = []
 
         def leaves(node):
@@ -394,6 +397,8 @@ def disconnectivity(analysis, *, ax=None, title=None, height=2.4, label_values=T
         ax.set_xlabel("minimum")
         ax.set_ylabel("loss")
         ax.set_xlim(-0.6, len(order) - 0.4)
+        ax.set_ylim(min(finite_levels) - 0.05 * span, top + 0.05 * span)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.spines[["top", "right"]].set_visible(False)
         if title:
             ax.set_title(title)
@@ -446,7 +451,7 @@ def spectrum(
         handles = [h for a_ in fig.axes for h in a_.get_legend_handles_labels()[0]]
         labels = [lb for a_ in fig.axes for lb in a_.get_legend_handles_labels()[1]]
         if handles:
-            ax.legend(handles, labels, frameon=False, loc="upper center")
+            ax.legend(handles, labels, frameon=True, framealpha=0.9, loc="center right")
         if title:
             ax.set_title(title)
     return fig
