@@ -449,6 +449,7 @@ DEFAULT_CONFIG = StudyConfig(
     steps=400,
     problem_steps={"digits-mlp": 300},
     eval_every=20,
+    problem_metrics={"digits-mlp": "accuracy"},
 )
 """The built-in default study (``optlab compare`` without arguments): about a minute or two
 on a 2-core CPU."""
@@ -767,6 +768,19 @@ class _Progress:
         sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} runs {el:5.0f}s  {label[:40]:<40}")
         sys.stderr.flush()
 
+    def wrap(self, log: Callable[[str], None] | None) -> Callable[[str], None] | None:
+        """``log`` that first erases the bar line (so log lines and the bar do not mix)."""
+        if log is None or not self.enabled:
+            return log
+
+        def wrapped(msg: str) -> None:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            log(msg)
+            sys.stdout.flush()
+
+        return wrapped
+
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
@@ -815,6 +829,7 @@ def run_study(
                 atomic_write_bytes(grid_path, buf.getvalue())
     total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in plans)
     bar = _Progress(total, progress)
+    log = bar.wrap(log)
     t_start = time.perf_counter()
     try:
         for pl in plans:
@@ -908,12 +923,12 @@ def _execute(
             engine=engine,
         )
         store.write_run(cfgs[i], summ, runs[i]["curves"])
-    bar.update(len(cfgs), f"{optimizer} on {prob.name} ({phase})")
     if log is not None:
         log(
             f"{prob.name:>14s} {optimizer:<10s} {phase:<6s} {n:3d} runs  "
             f"compile {ct:6.2f}s  run {rt:6.2f}s  ({engine})"
         )
+    bar.update(len(cfgs), f"{optimizer} on {prob.name} ({phase})")
 
 
 def _trial_scores(config, pl, records: Mapping[str, RunRecord], prob) -> np.ndarray:
