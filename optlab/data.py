@@ -98,6 +98,10 @@ class Dataset:
     n_classes: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}")
+
     def split(self, name: str) -> Split:
         """The split called ``name`` (``"train"``, ``"val"``/``"validation"`` or ``"test"``)."""
         key = {"validation": "val", "valid": "val"}.get(name, name)

@@ -364,6 +364,18 @@ def test_digits_mlp_loss_and_accuracy_match_numpy():
     assert float(jax.jit(p.loss)(params, val)) == pytest.approx(_np_ce(logits, y), rel=1e-5)
 
 
+def test_evaluate_compiles_once_per_split_shape():
+    p = problems.get("moons-mlp", n=200)
+    params = p.init(jax.random.key(0))
+    a = p.evaluate(params, "val")
+    params2 = jax.tree_util.tree_map(lambda w: w * 0.5, params)
+    b = p.evaluate(params2, "val")
+    assert a != b
+    assert p._evaluator._cache_size() == 1  # new params, same shapes: no recompilation
+    p.evaluate(params, "train")
+    assert p._evaluator._cache_size() == 2
+
+
 def test_adder_and_teacher_student_mse_match_numpy():
     for name in ("adder", "teacher-student"):
         p = problems.get(name)
