@@ -361,3 +361,12 @@ def test_multi_hyperparameter_spaces_match_numpy(space, tmp_path):
     for rec, seed in zip(pr.final, (1000, 1001), strict=True):
         want = simulate("heavy-ball", best["learning_rate"], seed, best["beta"])[-1]
         np.testing.assert_allclose(rec.summary["train_loss"], want, rtol=2e-3)
+
+
+def test_incomplete_study_is_reported(tmp_path):
+    cfg = tiny_config(name="incomplete")
+    store.Store(tmp_path).init(cfg.to_dict())
+    with pytest.raises(ValueError, match="incomplete.*rerun the same study"):
+        study.load_study(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a study directory"):
+        study.load_study(tmp_path / "nothing")
