@@ -67,6 +67,9 @@ _GENERIC_KEYWORDS = ("clip_norm", "clip_value", "weight_decay")
 # Lanes engine: largest total number of unrolled weight terms sum(fan_in * fan_out).
 _LANES_MAX_TERMS = 512
 
+# Lanes engine: runs per program call so that one (rows, runs) activation has ~this many floats.
+_LANES_TARGET_FLOATS = 1 << 16
+
 # Automatic chunk size of the "map" engine: run chunks so that the batched activations of one
 # chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
 _MAP_TARGET_FLOATS = 1 << 17
@@ -532,6 +535,16 @@ def _loss_lanes_reason(problem) -> str | None:
 # --------------------------------------------------------------------------- method choice
 
 
+def _lanes_group(problem) -> int:
+    """Runs per lanes program call: ``(rows, runs)`` activations of about 2**16 floats.
+
+    Measured (benchmarks/sweep.py, adder, 1,000 rows): the time per run falls up to 64 runs
+    and rises again at 256, when the per-unit ``(rows, runs)`` arrays outgrow the caches.
+    """
+    rows = int(problem.data.train.x.shape[0])
+    return max(8, (_LANES_TARGET_FLOATS // max(rows, 1)) // 8 * 8)
+
+
 def _work_per_run(problem) -> float:
     """Floats of activations one run touches per step (rows × widths)."""
     if problem.data is None or problem.sizes is None:
@@ -572,17 +585,24 @@ def choose_method(
         if reason is None:
             reason = _loss_lanes_reason(problem)
         if reason is None:
-            return "lanes", n_runs, "full-batch small MLP, elementwise optimizer"
+            g = min(n_runs, batch_size_runs or _lanes_group(problem))
+            return "lanes", g, "full-batch small MLP, elementwise optimizer"
         if method == "lanes":
             raise ValueError(f"method='lanes' does not apply: {reason}; use method='auto'")
+        why_not = f"not lanes: {reason}; "
+    else:
+        why_not = ""
     if method == "vmap":
-        return "vmap", n_runs, "requested"
+        return "vmap", n_runs, why_not + "vmap requested"
     if batch_size_runs is None:
-        batch_size_runs = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+        cap = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+        # prefer a divisor of n_runs (no ragged last chunk) unless it halves the chunk
+        divisor = max(d for d in range(1, cap + 1) if n_runs % d == 0)
+        batch_size_runs = divisor if 2 * divisor >= cap else cap
     batch_size_runs = min(batch_size_runs, n_runs)
     if batch_size_runs >= n_runs:
-        return "vmap", n_runs, "all runs fit one vmapped chunk"
-    return "map", batch_size_runs, f"chunks of {batch_size_runs} runs (per-run work)"
+        return "vmap", n_runs, why_not + "all runs fit one vmapped chunk"
+    return "map", batch_size_runs, why_not + f"chunks of {batch_size_runs} runs (per-run work)"
 
 
 def _probe_value(optimizer: str, key: str) -> float:
@@ -835,7 +855,6 @@ def sweep(
         problem, optimizer, r, fixed=fixed, swept=list(grid), method=method,
         batch_size_runs=batch_size_runs,
     )  # fmt: skip
-    hp = {k: jnp.asarray(v) for k, v in plan.hp.items()}
     # Paired seeds, exactly as train.init_state: key(seed) -> (init_key, data_key) -> init.
     by_seed = {}
     for s in seeds:
@@ -851,9 +870,27 @@ def sweep(
     if val_split is not None and val_split.x.shape[0] == 0:
         val_split = None
 
+    # The lanes engine runs groups of at most `bsz` runs one after another through one program
+    # (equal-sized groups; the last one padded with copies of the last run, dropped after).
+    g = bsz if method == "lanes" else r
+    n_groups = -(-r // g)
+    g = -(-r // n_groups)
+    pad = np.minimum(np.arange(n_groups * g), r - 1)
+    hp_all = {k: jnp.asarray(v[pad]) for k, v in plan.hp.items()}
+    params_all = jax.tree_util.tree_map(lambda a: a[pad], params0)
+    keys_all = data_keys[pad]
+
+    def group(i):
+        sl = slice(i * g, (i + 1) * g)
+        return (
+            {k: v[sl] for k, v in hp_all.items()},
+            jax.tree_util.tree_map(lambda a: a[sl], params_all),
+            keys_all[sl],
+        )
+
     if method == "lanes":
         init_fn, chunk_fn, params_of = _lanes_programs(
-            problem, optimizer, fixed, r, block, n_blocks, exact, _Packing(params0)
+            problem, optimizer, fixed, g, block, n_blocks, exact, _Packing(params0)
         )
         options = _LANES_XLA_OPTIONS
     else:
@@ -862,17 +899,14 @@ def sweep(
         )
         options = None
 
-    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(hp))
+    init_args = group(0)
+    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(init_args))
     t_compile = 0.0
-    init_args = (hp, params0, data_keys)
-    init_c, dt = _cached(
-        ("init", *base_key, _abstract(init_args)), problem, lambda: _compile(init_fn, init_args)
-    )
+    init_c, dt = _cached(("init", *base_key), problem, lambda: _compile(init_fn, init_args))
     t_compile += dt
     state = init_c(*init_args)
     num_steps = jnp.asarray(steps, jnp.int32)
-    start0 = jnp.asarray(0, jnp.int32)
-    args = (state, hp, train_split, val_split, start0, num_steps)
+    args = (state, init_args[0], train_split, val_split, jnp.asarray(0, jnp.int32), num_steps)
     chunk_c, dt = _cached(
         ("chunk", *base_key, block, n_blocks, exact, _abstract(args)),
         problem,
@@ -880,24 +914,34 @@ def sweep(
     )
     t_compile += dt
 
-    init_params = params_of(state)
-    bar = train_lib._progress_bar(chunks * n_blocks * block, progress, desc=f"sweep {optimizer}")
-    outs = []
+    total_steps = n_groups * chunks * n_blocks * block
+    bar = train_lib._progress_bar(total_steps, progress, desc=f"sweep {optimizer}")
+    outs = [[] for _ in range(chunks)]  # per chunk: the groups' outputs
+    ends = []
     t0 = time.perf_counter()
-    for c in range(chunks):
-        start = jnp.asarray(c * n_blocks * block, jnp.int32)
-        state, out = chunk_c(state, hp, train_split, val_split, start, num_steps)
-        outs.append(out)
-        if bar is not None:
-            jax.block_until_ready(out[0])
-            bar.update(n_blocks * block)
-    jax.block_until_ready(state)
+    for i in range(n_groups):
+        hp_g, params_g, keys_g = group(i) if i else init_args
+        state = init_c(hp_g, params_g, keys_g) if i else state
+        for c in range(chunks):
+            start = jnp.asarray(c * n_blocks * block, jnp.int32)
+            state, out = chunk_c(state, hp_g, train_split, val_split, start, num_steps)
+            outs[c].append(out)
+            if bar is not None:
+                jax.block_until_ready(out[0])
+                bar.update(n_blocks * block)
+        ends.append((params_of(state), state.diverged, state.diverged_step))
+    jax.block_until_ready(ends)
     run_time = time.perf_counter() - t0
     if bar is not None:
         bar.close()
 
-    losses = np.concatenate([np.asarray(o[0]).reshape(r, -1) for o in outs], axis=1)[:, :steps]
-    gnorms = np.concatenate([np.asarray(o[1]).reshape(r, -1) for o in outs], axis=1)[:, :steps]
+    def runs(trees):  # concatenate groups along the runs axis, drop the padding
+        return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0)[:r], *trees)
+
+    outs = [runs(o) for o in outs]
+    final_params, diverged, diverged_step = runs(ends)
+    losses = np.concatenate([o[0].reshape(r, -1) for o in outs], axis=1)[:, :steps]
+    gnorms = np.concatenate([o[1].reshape(r, -1) for o in outs], axis=1)[:, :steps]
     block_ends = np.arange(1, chunks * n_blocks + 1) * block
     valid = block_ends <= steps
     eval_mask = valid & ((block_ends % eval_every == 0) | (block_ends == steps))
@@ -907,37 +951,24 @@ def sweep(
         block_ends = block_ends.copy()
         block_ends[last] = steps
 
-    final_params_j = params_of(state)
-    diverged = np.asarray(state.diverged).reshape(r).astype(bool)
-    diverged_step = np.asarray(state.diverged_step).reshape(r).astype(np.int64)
+    diverged = diverged.reshape(r).astype(bool)
+    diverged_step = diverged_step.reshape(r).astype(np.int64)
     if val_split is not None:
-        ev0_loss, ev0_metrics = _final_evaluator(problem)(init_params, val_split)
-        val_loss = np.concatenate(
-            [
-                np.asarray(ev0_loss, np.float64).reshape(r, 1),
-                np.concatenate([np.asarray(o[2][0]).reshape(r, -1) for o in outs], 1)[:, eval_mask],
-            ],
-            axis=1,
-        )
-        val_metrics = {
-            k: np.concatenate(
-                [
-                    np.asarray(ev0_metrics[k], np.float64).reshape(r, 1),
-                    np.concatenate([np.asarray(o[2][1][k]).reshape(r, -1) for o in outs], 1)[
-                        :, eval_mask
-                    ],
-                ],
-                axis=1,
-            )
-            for k in ev0_metrics
-        }
+        ev0_loss, ev0_metrics = _final_evaluator(problem)(params0, val_split)
+
+        def curve(first, per_chunk):
+            later = np.concatenate([x.reshape(r, -1) for x in per_chunk], axis=1)[:, eval_mask]
+            return np.concatenate([np.asarray(first, np.float64).reshape(r, 1), later], axis=1)
+
+        val_loss = curve(ev0_loss, [o[2][0] for o in outs])
+        val_metrics = {k: curve(ev0_metrics[k], [o[2][1][k] for o in outs]) for k in ev0_metrics}
         eval_steps = np.concatenate([[0], block_ends[eval_mask]]).astype(np.int64)
     else:
         val_loss = np.zeros((r, 0), np.float64)
         val_metrics = {}
         eval_steps = np.zeros((0,), np.int64)
 
-    final = _final_metrics(problem, final_params_j, r)
+    final = _final_metrics(problem, final_params, r)
     for k in final:
         final[k] = np.where(diverged, np.nan, final[k])
 
@@ -949,7 +980,7 @@ def sweep(
         val_loss=val_loss,
         val_metrics=val_metrics,
         final=final,
-        final_params=jax.tree_util.tree_map(np.asarray, final_params_j),
+        final_params=final_params,
         diverged=diverged,
         diverged_step=diverged_step,
         compile_time=t_compile,

@@ -108,7 +108,7 @@ def test_minibatch_sgd_equals_sequential_train(minibatch, method):
 def test_norm_based_optimizer_falls_back_and_matches(full_batch):
     # LAMB's trust ratio uses per-tensor norms: run-last leaves would mix runs.
     method, _, reason = sweep.choose_method(full_batch, "lamb", 2)
-    assert method != "lanes" and "lanes" not in reason
+    assert method != "lanes" and "mixes runs" in reason
     res = sweep.sweep(full_batch, "lamb", grid={"learning_rate": [0.01]}, seeds=[0, 1], steps=6)
     for i, cfg in enumerate(res.configs):
         ref = reference(full_batch, "lamb", {"learning_rate": 0.01}, cfg["seed"], steps=6)
