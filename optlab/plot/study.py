@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,7 +128,10 @@ def _label(key: str) -> str:
 def _band(ax, x, vals, color, label, logy):
     ok = np.all(np.isfinite(vals), axis=1) if vals.ndim == 2 else None
     v = vals[ok] if ok is not None and ok.any() else vals
-    with np.errstate(all="ignore"):
+    if not np.isfinite(v).any():
+        return  # every run failed: nothing to draw (the legend label says so)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # steps after every run diverged
         q25, med, q75 = np.nanquantile(v, [0.25, 0.5, 0.75], axis=0)
     ax.plot(x, med, color=color, label=label)
     ax.fill_between(x, q25, q75, color=color, alpha=0.2, linewidth=0)
@@ -452,9 +456,12 @@ def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
             pr = res.pair(p, o)
             s = stats.summarize(pr.final_values(), pr.final_failed(), n_boot=1000)
             means[i, j] = s.mean
-            c = f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}"
-            if s.n_failed:
-                c += f" ({s.n_failed}/{s.n} div.)"
+            if s.n_failed == s.n:
+                c = f"all {s.n} diverged"
+            else:
+                c = f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}"
+                if s.n_failed:
+                    c += f" ({s.n_failed}/{s.n} div.)"
             cells[i].append(c)
     bold = [[False] * len(header) for _ in res.optimizers]
     higher = {p: res.pair(p, res.optimizers[0]).higher_is_better for p in res.problems}
