@@ -56,7 +56,10 @@ def assert_run_matches(res, i, ref, rtol=2e-5):
 @pytest.fixture(scope="module")
 def adam_lanes(full_batch):
     grid = {"learning_rate": [0.003, 0.03]}
-    return sweep.sweep(full_batch, "adam", grid=grid, seeds=[0, 5], steps=STEPS, eval_every=4)
+    # chunks=3: three compiled calls continue each other (the progress-bar path)
+    return sweep.sweep(
+        full_batch, "adam", grid=grid, seeds=[0, 5], steps=STEPS, eval_every=4, chunks=3
+    )
 
 
 def test_adam_full_batch_equals_sequential_train(full_batch, adam_lanes):
@@ -79,10 +82,11 @@ def test_adam_full_batch_equals_sequential_train(full_batch, adam_lanes):
 
 
 def test_momentum_two_hyperparameters_equals_sequential_train(full_batch):
-    grid = {"learning_rate": [0.001, 0.004], "momentum": [0.5, 0.9]}
-    res = sweep.sweep(full_batch, "momentum", grid=grid, seeds=[1], steps=STEPS)
-    assert res.method == "lanes" and len(res) == 4
-    for i, cfg in enumerate(res.configs):
+    grid = {"learning_rate": [0.001, 0.004], "momentum": [0.5, 0.7, 0.9]}
+    res = sweep.sweep(full_batch, "momentum", grid=grid, seeds=[1], steps=STEPS, batch_size_runs=4)
+    assert res.method == "lanes" and len(res) == 6 and res.batch_size_runs == 4  # 2 groups
+    for i in (1, 3, 5):  # both groups, both learning rates, all three momenta
+        cfg = res.configs[i]
         hp = {k: cfg[k] for k in grid}
         assert_run_matches(res, i, reference(full_batch, "momentum", hp, cfg["seed"]))
 
@@ -95,14 +99,15 @@ def test_minibatch_sgd_equals_sequential_train(minibatch, method):
         grid={"learning_rate": [0.001, 0.003, 0.01]},
         seeds=[2],
         steps=STEPS,
+        eval_every=5,  # blocks of 5, 5 and 2 steps: the masked last block
         method=method,
         batch_size_runs=2,
     )
     assert res.method == method
     assert res.batch_size_runs == (2 if method == "map" else 3)
     for i, cfg in enumerate(res.configs):
-        ref = reference(minibatch, "sgd", {"learning_rate": cfg["learning_rate"]}, cfg["seed"])
-        assert_run_matches(res, i, ref)
+        hp = {"learning_rate": cfg["learning_rate"]}
+        assert_run_matches(res, i, reference(minibatch, "sgd", hp, cfg["seed"], eval_every=5))
 
 
 def test_norm_based_optimizer_falls_back_and_matches(full_batch):
@@ -116,23 +121,27 @@ def test_norm_based_optimizer_falls_back_and_matches(full_batch):
 
 
 def test_divergence_is_flagged_and_isolated(full_batch):
-    grid = {"learning_rate": [0.01, 1e8]}
-    res = sweep.sweep(full_batch, "sgd", grid=grid, seeds=[0], steps=STEPS)
-    assert res.method == "lanes"
-    assert res.diverged.tolist() == [False, True]
-    assert res.diverged_step[0] == -1 and 0 <= res.diverged_step[1] < STEPS
+    # groups of 2 runs: [0.01, 1e8] and [0.02, padding copy]
+    grid = {"learning_rate": [0.01, 1e8, 0.02]}
+    res = sweep.sweep(full_batch, "sgd", grid=grid, seeds=[0], steps=STEPS, batch_size_runs=2)
+    assert res.method == "lanes" and res.loss.shape == (3, STEPS)
+    assert res.diverged.tolist() == [False, True, False]
+    assert res.diverged_step[0] == res.diverged_step[2] == -1
+    assert 0 <= res.diverged_step[1] < STEPS
     assert np.isnan(res.loss[1, res.diverged_step[1] + 1 :]).all()
     assert all(np.isnan(v[1]) for v in res.final.values())
-    assert all(np.isfinite(v[0]) for v in res.final.values())
+    assert all(np.isfinite(v[[0, 2]]).all() for v in res.final.values())
     for i, lr in enumerate(grid["learning_rate"]):
         ref = reference(full_batch, "sgd", {"learning_rate": lr}, 0)
         np.testing.assert_allclose(res.loss[i], ref.loss, rtol=2e-5, atol=1e-6)
         assert res.diverged_step[i] == ref.diverged_step
-    np.testing.assert_allclose(
-        jax.tree_util.tree_leaves(res.final_params)[0][1],
-        jax.tree_util.tree_leaves(ref.final_params)[0],
-        rtol=1e-5,
-    )
+        # the diverged run keeps its last finite params, as train does
+        for got, want in zip(
+            jax.tree_util.tree_leaves(res.final_params),
+            jax.tree_util.tree_leaves(ref.final_params),
+            strict=True,
+        ):
+            np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
 
 
 def test_seeds_are_paired_across_optimizers(minibatch):
@@ -211,6 +220,7 @@ def test_no_recompilation_for_new_values_with_same_shapes(full_batch, adam_lanes
         seeds=[7, 8],
         steps=STEPS,
         eval_every=4,
+        chunks=3,
     )
     assert sweep.compile_count() == before
     assert res.compile_time == 0.0
