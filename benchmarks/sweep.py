@@ -184,6 +184,33 @@ def scaling(problem, name, steps, runs_list, repeats):
     return per_seq, out
 
 
+def torch_adder(problem, lrs, seeds, steps) -> float | None:
+    """Idiomatic PyTorch loop over the same 64 adder runs (own init), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    x = torch.as_tensor(np.asarray(problem.data.train.x))
+    y = torch.as_tensor(np.asarray(problem.data.train.y)).reshape(len(x), -1)
+    total = 0.0
+    for lr in lrs:
+        for s in seeds:
+            torch.manual_seed(s)
+            model = torch.nn.Sequential(
+                torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)
+            )
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                opt.step()
+            total += time.perf_counter() - t0
+    return total
+
+
 def save_scaling(per_seq, rows, path_png, path_csv):
     path_png.parent.mkdir(parents=True, exist_ok=True)
     with open(path_csv, "w", newline="") as f:
@@ -232,6 +259,12 @@ def main(argv=None) -> int:
         "vmap (plain)": {"method": "vmap"},
     }
     rows = run_case("adder", adder, "adam", lrs, list(range(8)), steps, args.repeats, methods, 8)
+    t_torch = torch_adder(adder, lrs, list(range(8)), steps)
+    if t_torch is None:
+        print("PyTorch not importable: the PyTorch comparison is skipped")
+    else:
+        lanes = rows[0][4]
+        print(f"PyTorch loop, same 64 adder runs: {t_torch:.3f} s (sweep x{t_torch / lanes:.2f})")
 
     digits = problems.get("digits-mlp")
     n_train = digits.data.train.x.shape[0]
