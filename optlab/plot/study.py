@@ -297,7 +297,7 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
     taus = np.geomspace(1.0, tmax, 200)
     rho = stats.performance_profile(costs, taus)
     with matplotlib.rc_context(_STYLE):
-        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        fig, ax = _subplots(figsize=(4.3, 2.5), constrained_layout=True)
         for i, o in enumerate(res.optimizers):
             ax.step(taus, rho[i], where="post", color=color_of(o), label=o)
         ax.set_xscale("log", base=2)
@@ -309,7 +309,7 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
             ylim=(-0.02, 1.02),
         )
         ax.set_title(f"Performance profiles over {len(res.problems)} problem(s)")
-        ax.legend(frameon=False, loc="lower right")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
         return _save(fig, out_dir / "performance_profile", formats)
 
 
