@@ -1,0 +1,113 @@
+"""A whole default study end to end, against the same runs as a loop of ``train`` calls.
+
+optlab runs each (problem, optimizer) group of trials and seeds as one compiled sweep. The
+baseline is what one writes without sweeps: one ``optlab.train.train`` call per run (each new
+learning rate builds a new optimizer, so each run compiles its own program). Also measured:
+the study in a fresh process twice with JAX's persistent compilation cache on
+(``optlab --compilation-cache``), to show how much of the wall time is compilation.
+Run: ``python -m benchmarks.study``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+
+from benchmarks.common import format_table, machine
+from optlab import study, train
+
+
+def _config(quick: bool) -> study.StudyConfig:
+    if quick:
+        return dataclasses.replace(
+            study.DEFAULT_CONFIG, problems=("adder",), optimizers=("sgd", "adam"), budget=3,
+            seeds=3, steps=200, problem_steps={}, problem_metrics={},
+        )  # fmt: skip
+    return study.DEFAULT_CONFIG
+
+
+def _sequential(cfg: study.StudyConfig, res) -> float:
+    """Re-run every stored run of the study as its own ``train.train`` call."""
+    built = {p: cfg.build_problem(p) for p in cfg.problems}
+    t0 = time.perf_counter()
+    for row in res.summary_rows():
+        p = row["problem"]
+        hp = {k[3:]: v for k, v in row.items() if k.startswith("hp_") and v is not None}
+        key = jax.random.key(int(row["seed"]))
+        train.train(built[p], row["optimizer"], steps=cfg.steps_of(p), key=key, hyperparams=hp,
+                    eval_every=cfg.eval_every, snapshots=False)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def _cli_study(out: Path, cache: Path, quick: bool) -> float:
+    cmd = [
+        sys.executable,
+        "-m",
+        "optlab",
+        "--compilation-cache",
+        str(cache),
+        "compare",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    if quick:
+        cmd += [
+            "--problem",
+            "adder",
+            "--optimizers",
+            "sgd,adam",
+            "--budget",
+            "3",
+            "--seeds",
+            "3",
+            "--steps",
+            "200",
+        ]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ))
+    return time.perf_counter() - t0
+
+
+def run(quick: bool = False) -> list[dict]:
+    cfg = _config(quick)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        res = study.run_study(cfg, tmp / "study")
+        wall = time.perf_counter() - t0
+        table = res.table_rows()
+        compile_s = sum(r["tuning_compile_time"] + r["final_compile_time"] for r in table)
+        run_s = sum(r["tuning_run_time"] + r["final_run_time"] for r in table)
+        n_runs = len(res.summary_rows())
+        seq = _sequential(cfg, res)
+        case = f"{len(cfg.problems)} problems x {len(cfg.optimizers)} optimizers, {n_runs} runs"
+        rows.append({
+            "benchmark": "default study", "case": case, "optlab_s": wall,
+            "baseline": "one train() call per run", "baseline_s": seq, "ratio": seq / wall,
+            "compile_s": compile_s, "run_s": run_s,
+            "notes": f"compile {compile_s:.1f}s + run {run_s:.1f}s inside the study",
+        })  # fmt: skip
+        cache = tmp / "jax-cache"
+        cold = _cli_study(tmp / "cold", cache, quick)
+        warm = _cli_study(tmp / "warm", cache, quick)
+        rows.append({
+            "benchmark": "default study", "case": "optlab compare, new process, warm compile cache",
+            "optlab_s": warm, "baseline": "same, empty cache", "baseline_s": cold,
+            "ratio": cold / warm, "notes": "--compilation-cache; training only (--no-report)",
+        })  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    rows = run(quick="--quick" in sys.argv)
+    print(machine())
+    print(format_table(rows, ["case", "optlab_s", "baseline", "baseline_s", "ratio", "notes"]))
