@@ -208,8 +208,19 @@ class RunRecord:
     curves: dict[str, np.ndarray]
 
 
+def _is_writer() -> bool:
+    """Only the lead process of a multi-host run writes (``optlab.distributed``)."""
+    from optlab.distributed import is_lead_process
+
+    return is_lead_process()
+
+
 class Store:
     """A study directory (see the module docstring for the layout and guarantees).
+
+    In a multi-host run every process computes, but only the lead process (process 0) writes:
+    on the others :meth:`init`, :meth:`write_run`, :meth:`update_info` and :meth:`write_csv`
+    validate their input and return without touching the disk.
 
     Args:
       root: the study directory (created by :meth:`init`).
@@ -245,10 +256,12 @@ class Store:
         Raises:
           ValueError: the directory holds a study with a different config.
         """
+        config = _unjson(json.loads(canonical_json(config)))
+        if not _is_writer():
+            return self
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(exist_ok=True)
         self._remove_stale_tmp()
-        config = _unjson(json.loads(canonical_json(config)))
         session = provenance()
         if self.exists():
             manifest = self.manifest()
@@ -291,6 +304,8 @@ class Store:
 
     def update_info(self, info: Mapping[str, Any]) -> None:
         """Merge ``info`` into ``manifest["info"]`` (atomic rewrite)."""
+        if not _is_writer():
+            return
         m = self.manifest()
         m.setdefault("info", {}).update(_jsonable(info))
         atomic_write_text(self.manifest_path, json.dumps(_jsonable(m), indent=2) + "\n")
@@ -327,7 +342,7 @@ class Store:
         """
         rid = run_id(config)
         final = self.run_dir(rid)
-        if final.is_dir():
+        if final.is_dir() or not _is_writer():
             return rid
         buf = io.BytesIO()
         arrays = {}
@@ -444,7 +459,8 @@ class Store:
         for r in rows:
             w.writerow({k: _csv_value(r.get(k, "")) for k in header})
         path = self.root / relpath
-        atomic_write_text(path, out.getvalue())
+        if _is_writer():
+            atomic_write_text(path, out.getvalue())
         return path
 
 

@@ -1,7 +1,8 @@
 """The code in the README and in the guides under docs/ runs as written.
 
 Each document's ```python blocks run in order in one namespace, as a reader pasting them into
-one session would run them.
+one session would run them. Blocks opened with ```python no-run (a cluster launch, a long
+study) are shown but not run.
 """
 
 import re

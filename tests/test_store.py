@@ -122,3 +122,18 @@ def test_store_survives_sigkill_mid_write(tmp_path):
     recs = s.load_runs()
     assert sorted(r.config["i"] for r in recs) == list(range(40))
     assert not [p for p in s.runs_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_only_the_lead_process_writes(tmp_path, monkeypatch):
+    """Multi-host: processes other than 0 compute but leave the disk alone."""
+    import jax
+
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    s = store.Store(tmp_path / "study").init({"name": "x"})
+    rid = s.write_run({"lr": 0.1}, {"final": 1.0}, {"loss": np.ones(3)})
+    s.write_csv("summary.csv", [{"a": 1}])
+    assert not (tmp_path / "study").exists()
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    s = store.Store(tmp_path / "study").init({"name": "x"})
+    assert s.write_run({"lr": 0.1}, {"final": 1.0}, {"loss": np.ones(3)}) == rid
+    assert s.load_run(rid).summary["final"] == 1.0
