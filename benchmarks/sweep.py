@@ -158,29 +158,33 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
 
 
 def scaling(problem, name, steps, runs_list, repeats):
-    """Time per run vs number of runs for the engines, against sequential per-run time."""
-    print(f"\n== scaling: {problem.name}, {name}, {steps} steps")
+    """Median time per run vs number of runs, interleaved with sequential runs (same process)."""
+    print(f"\n== scaling: {problem.name}, {name}, {steps} steps, median of {repeats} repeats")
     seq = sequential_runner(problem, name, steps)
     time_sequential(seq, [{"learning_rate": 1e-2, "seed": 0}])
-    per_seq = min(
-        time_sequential(seq, [{"learning_rate": 1e-2, "seed": s} for s in range(4)])[0] / 4
-        for _ in range(repeats)
-    )
+    times: dict = {}
+    compile_s: dict = {}
+    for _ in range(repeats):
+        for r in runs_list:
+            lrs = [float(v) for v in np.logspace(-3, -1, r)]
+            t, _ = time_sequential(seq, [{"learning_rate": lr, "seed": 0} for lr in lrs[:4]])
+            times.setdefault(("sequential", r), []).append(t / min(r, 4))
+            for method in ("lanes", "vmap"):
+                res = sweep.sweep(problem, name, grid={"learning_rate": lrs}, seeds=[0],
+                                  steps=steps, eval_every=steps, method=method)  # fmt: skip
+                compile_s.setdefault((method, r), res.compile_time)
+                times.setdefault((method, r), []).append(res.run_time / r)
+    per_seq = float(np.median([v for (m, _), vs in times.items() if m == "sequential" for v in vs]))
     out = []
-    print(f"  sequential: {per_seq * 1e3:.2f} ms per run")
+    print(f"  sequential: {per_seq * 1e3:.2f} ms per run (median over all repeats)")
     print(f"  {'runs':>5s} {'engine':>6s} {'ms/run':>8s} {'speedup':>8s} {'compile s':>9s}")
     for method in ("lanes", "vmap"):
         for r in runs_list:
-            lrs = list(np.logspace(-3, -1, r))
-            times, comp = [], None
-            for _ in range(repeats):
-                res = sweep.sweep(problem, name, grid={"learning_rate": lrs}, seeds=[0],
-                                  steps=steps, eval_every=steps, method=method)  # fmt: skip
-                comp = res.compile_time if comp is None else comp
-                times.append(res.run_time)
-            t = min(times) / r
-            out.append((method, r, t, per_seq / t, comp))
-            print(f"  {r:5d} {method:>6s} {t * 1e3:8.3f} {per_seq / t:8.2f} {comp:9.2f}")
+            t = float(np.median(times[(method, r)]))
+            t_seq = float(np.median(times[("sequential", r)]))
+            out.append((method, r, t, t_seq / t, compile_s[(method, r)]))
+            print(f"  {r:5d} {method:>6s} {t * 1e3:8.3f} {t_seq / t:8.2f} "
+                  f"{compile_s[(method, r)]:9.2f}")  # fmt: skip
     return per_seq, out
 
 
@@ -231,7 +235,7 @@ def save_scaling(per_seq, rows, path_png, path_csv):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("runs in the sweep")
-    ax.set_ylabel("time per run (ms)")
+    ax.set_ylabel("median time per run (ms)")
     ax.set_title("adder, Adam: time per run")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
@@ -286,7 +290,7 @@ def main(argv=None) -> int:
 
     if not args.skip_scaling:
         runs_list = [1, 4, 16, 64] if args.quick else [1, 4, 16, 64, 256]
-        per_seq, srows = scaling(adder, "adam", 500, runs_list, max(2, args.repeats - 1))
+        per_seq, srows = scaling(adder, "adam", 500, runs_list, max(3, args.repeats + 2))
         save_scaling(per_seq, srows, ROOT / "results" / "sweep_scaling.png",
                      ROOT / "results" / "sweep_scaling.csv")  # fmt: skip
         print(f"saved {ROOT / 'results' / 'sweep_scaling.png'}")
