@@ -280,6 +280,38 @@ def _make_optimizer(name: str, fixed: Mapping[str, Any], hp: Mapping[str, Any]):
     return optimizers_lib.get(name, **fixed, **hp)
 
 
+def _check_sweepable(name: str, fixed: Mapping[str, Any], swept: Sequence[str]) -> None:
+    """ValueError if the optimizer cannot take the swept hyperparameters as traced arrays.
+
+    Traces (without compiling or running) the optimizer's construction, init and one update
+    with abstract scalar hyperparameters: a factory that branches in Python on a value (e.g.
+    ``schedule="warmup_cosine"`` on the learning rate) fails here, before any training.
+    """
+    if not swept:
+        return
+
+    def probe(hp):
+        opt = _make_optimizer(name, fixed, hp)
+        params = {"w": jnp.zeros((2,), jnp.float32)}
+        state = opt.init(params)
+        grads = {"w": jnp.ones((2,), jnp.float32)}
+        if optimizers_lib.needs_value_fn(opt):
+            value_fn = lambda p: jnp.sum(jnp.square(p["w"]))  # noqa: E731
+            return opt.update(grads, state, params, value=value_fn(params), grad=grads,
+                              value_fn=value_fn)  # fmt: skip
+        return opt.update(grads, state, params)
+
+    abstract = {k: jax.ShapeDtypeStruct((), jnp.float32) for k in swept}
+    try:
+        jax.eval_shape(probe, abstract)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as e:
+        raise ValueError(
+            f"optimizer {name!r} with fixed={dict(fixed)!r} cannot sweep {list(swept)} as arrays: "
+            f"it needs concrete values ({type(e).__name__}); move them to fixed= (one sweep per "
+            f"value) or drop the setting that needs them"
+        ) from None
+
+
 # --------------------------------------------------------------------------- lanes engine
 
 
@@ -842,6 +874,7 @@ def sweep(
         problem, optimizer, grid, seeds, steps, fixed, eval_every, method, batch_size_runs
     )
     chunks = _check_int("chunks", chunks, 1, allow_none=True)
+    _check_sweepable(optimizer, fixed, list(grid))
     plan = _plan(grid, seeds)
     r = len(plan.configs)
     eval_every = eval_every or max(1, steps // 100)
