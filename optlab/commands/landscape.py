@@ -277,9 +277,6 @@ def run(args) -> int:
         ),
         out / "curve",
     )
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
     summary = {
         "minima": len(res.minima),
         "global_minimum": res.minima[0].to_dict() if res.minima else None,

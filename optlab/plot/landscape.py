@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colors  # noqa: E402
+import numpy as np
+from matplotlib import colors
+from matplotlib.figure import Figure
 
 COLUMN_WIDTH = 3.4
 RC = {
@@ -47,8 +45,8 @@ TRAJ_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
 def _fig(ax, height=2.8, projection=None):
     if ax is not None:
         return ax.figure, ax
-    with plt.rc_context(RC):
-        fig = plt.figure(figsize=(COLUMN_WIDTH, height), layout="constrained")
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(COLUMN_WIDTH, height), layout="constrained")
         ax = fig.add_subplot(projection=projection)
     return fig, ax
 
@@ -127,7 +125,7 @@ def contour(
     b = np.asarray(betas, np.float64)
     v = np.asarray(values, np.float64)
     fig, ax = _fig(ax, height)
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         A, B = np.meshgrid(a, b, indexing="ij")
         vm = np.ma.masked_invalid(v)
         norm = None
@@ -142,7 +140,7 @@ def contour(
         if basins is not None:
             lab = np.ma.masked_less(np.asarray(basins), 0)
             n_lab = int(lab.max()) + 1 if lab.count() else 1
-            pastel = plt.get_cmap("Pastel1" if n_lab <= 9 else "tab20")
+            pastel = matplotlib.colormaps["Pastel1" if n_lab <= 9 else "tab20"]
             ax.pcolormesh(
                 A,
                 B,
@@ -261,7 +259,7 @@ def surface(
     b = np.asarray(betas, np.float64)
     v = np.asarray(values, np.float64)
     fig, ax = _fig(ax, height, projection="3d")
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         A, B = np.meshgrid(a, b, indexing="ij")
         z = np.log10(_log_values(v)[0]) if log_scale else v
         z = np.where(np.isfinite(z), z, np.nan)
@@ -295,7 +293,7 @@ def curves(
     points of a line through two solutions at 0 and 1)."""
     a = np.asarray(alphas, np.float64)
     fig, ax = _fig(ax, height)
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         for k, (label, vals) in enumerate(series.items()):
             ax.plot(
                 a,
@@ -338,7 +336,7 @@ def disconnectivity(analysis, *, ax=None, title=None, height=2.4, label_values=T
     vals = np.array([_f(m["value"]) for m in minima])
     tree = np.asarray([[_f(x) for x in row] for row in s.get("merge_tree", [])]).reshape(-1, 4)
     fig, ax = _fig(ax, height)
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         if k == 0:
             ax.text(0.5, 0.5, "no minima", ha="center", transform=ax.transAxes)
             return fig
@@ -423,7 +421,7 @@ def spectrum(
 ):
     """Hessian spectrum: top eigenvalues as a stem plot and/or an SLQ density curve."""
     fig, ax = _fig(ax, height)
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         if density is not None:
             grid, dens = (np.asarray(x, np.float64) for x in density)
             ax.plot(
@@ -470,12 +468,11 @@ def overview(
 ):
     """Two panels side by side (full text width, 7 in): contour with analysis and the
     disconnectivity graph."""
-    with plt.rc_context(RC):
-        fig, axes = plt.subplots(
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(2 * COLUMN_WIDTH, 2.8), layout="constrained")
+        axes = fig.subplots(
             1,
             2,
-            figsize=(2 * COLUMN_WIDTH, 2.8),
-            layout="constrained",
             gridspec_kw={"width_ratios": [1.4, 1]},
         )
     contour(
