@@ -213,13 +213,10 @@ def _validate(problem, optimizer, grid, seeds, steps, fixed, eval_every, method,
                 f"optimizer {optimizer!r} does not take hyperparameter {key!r} (in grid); "
                 f"accepted: {list(accepted)}"
             )
-        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        is_array = hasattr(values, "__array__") and not isinstance(values, (str, bytes))
+        if not is_array and (isinstance(values, (str, bytes)) or not isinstance(values, Sequence)):
             raise ValueError(f"grid[{key!r}] must be a list of values, got {values!r}")
-        values = (
-            list(np.asarray(values).reshape(-1).tolist())
-            if isinstance(values, np.ndarray)
-            else list(values)
-        )
+        values = list(np.asarray(values).reshape(-1).tolist()) if is_array else list(values)
         if not values:
             raise ValueError(f"grid[{key!r}] is empty: give at least one value to sweep")
         for v in values:
