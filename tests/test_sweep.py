@@ -91,6 +91,22 @@ def test_momentum_two_hyperparameters_equals_sequential_train(full_batch):
         assert_run_matches(res, i, reference(full_batch, "momentum", hp, cfg["seed"]))
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["softmax-ce", "binary-ce"])
+def test_classification_losses_and_metrics_equal_sequential_train(binary):
+    # lanes engine with the softmax and sigmoid cross-entropies, tanh, and the accuracy metric
+    problem = problems.get(
+        "moons-mlp", n=80, hidden=(3,), batch_size=None, binary=binary, activation="tanh"
+    )
+    res = sweep.sweep(
+        problem, "adam", grid={"learning_rate": [0.01, 0.05]}, seeds=[0], steps=8, eval_every=4
+    )
+    assert res.method == "lanes" and set(res.val_metrics) == {"accuracy"}
+    for i, cfg in enumerate(res.configs):
+        ref = reference(problem, "adam", {"learning_rate": cfg["learning_rate"]}, 0, 8, 4)
+        assert_run_matches(res, i, ref)
+        np.testing.assert_allclose(res.val_metrics["accuracy"][i], ref.val_metrics["accuracy"])
+
+
 @pytest.mark.parametrize("method", ["map"])  # "vmap" runs in the seeds and LAMB tests
 def test_minibatch_sgd_equals_sequential_train(minibatch, method):
     res = sweep.sweep(
