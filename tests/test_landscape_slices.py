@@ -242,3 +242,14 @@ def test_auto_batch_size_scales_with_cost():
     big_params = mlp.init(jax.random.key(0), (64, 128, 128, 10))
     big = ls.auto_batch_size(lambda p: jnp.mean(mlp.apply(p, x) ** 2), big_params, 2601)
     assert small >= 100 and 1 <= big <= 16
+
+
+def test_second_slice_does_not_recompile(setup):
+    from optlab.landscape.slices import _eval_points
+
+    params, loss, x, y, d1, d2 = setup
+    a = np.linspace(-1, 1, 4)
+    ls.slice_2d(loss, params, d1, d2, a, a, batch_size=2)
+    n = _eval_points._cache_size()
+    ls.slice_2d(loss, params, d2, d1, a + 0.5, a, batch_size=2)  # new values, same shapes
+    assert _eval_points._cache_size() == n
