@@ -24,12 +24,17 @@ def python_loop_reference(problem, opt, key, steps):
     init_key, data_key = train.split_key(key)
     params = problem.init(init_key)
     state = opt.init(params)
-    out = []
-    for t in range(steps):
+
+    @jax.jit
+    def step(params, state, t):
         batch = data.get_batch(problem.data.train, data_key, t, problem.batch_size)
         loss, grads = jax.value_and_grad(problem.loss)(params, batch)
         updates, state = opt.update(grads, state, params)
-        params = optax.apply_updates(params, updates)
+        return optax.apply_updates(params, updates), state, loss
+
+    out = []
+    for t in range(steps):
+        params, state, loss = step(params, state, t)
         out.append(float(loss))
     return np.array(out), params
 
