@@ -253,3 +253,13 @@ def test_second_slice_does_not_recompile(setup):
     n = _eval_points._cache_size()
     ls.slice_2d(loss, params, d2, d1, a + 0.5, a, batch_size=2)  # new values, same shapes
     assert _eval_points._cache_size() == n
+
+
+def test_parallel_subchunks_with_padding(setup):
+    from optlab.landscape.slices import _eval_points
+
+    params, loss, x, y, d1, d2 = setup
+    pts = np.random.default_rng(3).uniform(-1, 1, size=(23, 2))
+    out = np.asarray(_eval_points(loss, params, (d1, d2), jnp.asarray(pts, jnp.float32), 3, 2))
+    ref = [_np_loss(_np_point(params, d1, d2, a, b), x, y) for a, b in pts]
+    np.testing.assert_allclose(out, ref, rtol=2e-5)

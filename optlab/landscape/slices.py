@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,16 +56,66 @@ def _shifted(params, directions, coords):
     return jax.tree_util.tree_map(leaf, params, *directions)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size"))
-def _eval_points(loss_fn, params, directions, points, batch_size):
+@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size", "parallel"))
+def _eval_points(loss_fn, params, directions, points, batch_size, parallel=1):
+    """``lax.map(loss, points, batch_size=batch_size)``, with ``parallel`` independent vmapped
+    sub-chunks per loop step (XLA:CPU runs independent ops on different cores; this helps
+    small, memory-bound losses whose single ops are too small to be multithreaded)."""
+
     def one(c):
         return jnp.asarray(loss_fn(_shifted(params, directions, c)))
 
-    return jax.lax.map(one, points, batch_size=batch_size)
+    if parallel == 1:
+        return jax.lax.map(one, points, batch_size=batch_size)
+    n = points.shape[0]
+    step = batch_size * parallel
+    m = -(-n // step)
+    pad = m * step - n
+    if pad:
+        points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
+    xs = points.reshape(m, parallel, batch_size, points.shape[-1])
+
+    def body(carry, cs):
+        return carry, jnp.stack([jax.vmap(one)(cs[i]) for i in range(parallel)])
+
+    _, out = jax.lax.scan(body, None, xs)
+    return out.reshape(-1)[:n]
+
+
+def auto_parallel(batch_size: int) -> int:
+    """Independent sub-chunks per loop step: the core count (at most 4) for chunks of 16 or
+    more points (small, memory-bound losses), else 1."""
+    if batch_size < 16:
+        return 1
+    return int(max(1, min(4, os.cpu_count() or 1)))
+
+
+_COST_CACHE: dict = {}
 
 
 def point_cost(loss_fn: Callable, params) -> dict[str, float]:
-    """XLA's cost estimate (``flops``, ``bytes accessed``) of one ``loss_fn(params)``."""
+    """XLA's cost estimate (``flops``, ``bytes accessed``) of one ``loss_fn(params)``.
+
+    Cached per ``(loss_fn, params structure, shapes, dtypes)`` so repeated slices of the same
+    function do not lower it again.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    key = (loss_fn, treedef, tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves))
+    try:
+        hit = _COST_CACHE.get(key)
+    except TypeError:  # unhashable loss_fn
+        hit, key = None, None
+    if hit is not None:
+        return hit
+    cost = _point_cost(loss_fn, params)
+    if key is not None:
+        if len(_COST_CACHE) > 256:
+            _COST_CACHE.clear()
+        _COST_CACHE[key] = cost
+    return cost
+
+
+def _point_cost(loss_fn: Callable, params) -> dict[str, float]:
     try:
         cost = jax.jit(loss_fn).lower(params).cost_analysis()
         if isinstance(cost, (list, tuple)):
@@ -136,7 +187,11 @@ def evaluate_points(
         ds = tuple(cast_tree(d, dt) for d in directions)
         if bs is None:
             bs = auto_batch_size(loss_fn, p, n)
-        out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs)
+            par = auto_parallel(bs)
+            bs = max(1, bs // par)
+        else:
+            par = 1
+        out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
         return np.asarray(out, dtype=np.float64)
 
 
