@@ -185,6 +185,14 @@ def mlp_case(quick: bool, rounds: int = 5) -> list[dict]:
     return rows
 
 
+def _auto_desc(loss_fn, params, n) -> str:
+    from optlab.landscape.slices import auto_parallel
+
+    bs = ls.auto_batch_size(loss_fn, params, n)
+    par = auto_parallel(bs)
+    return f"{par} x {max(1, bs // par)}" if par > 1 else str(bs)
+
+
 def adder_case(quick: bool) -> dict:
     from optlab import problems
 
@@ -209,7 +217,7 @@ def adder_case(quick: bool) -> dict:
     return {
         "benchmark": "landscape slice",
         "case": f"adding network 2-3-1, {batch.x.shape[0]} samples, {res}x{res}, auto chunk "
-        f"({ls.auto_batch_size(loss_fn, params, n)})",
+        f"({_auto_desc(loss_fn, params, n)})",
         "optlab_s": t,
         "baseline": "Python loop of jitted per-point calls",
         "baseline_s": t_loop,
