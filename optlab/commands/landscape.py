@@ -216,7 +216,8 @@ def run(args) -> int:
     _log(
         args,
         f"slice {args.resolution}x{args.resolution}: {s.metadata['seconds']:.2f}s "
-        f"({s.metadata['points_per_second']:.0f} points/s, chunk {s.metadata['batch_size']})",
+        f"({s.metadata['points_per_second']:.0f} points/s incl. compilation, "
+        f"chunk {s.metadata['batch_size']})",
     )
     g = ls.slice_function(loss_fn, center, d1, d2)
     res = ls.analyze_grid(
