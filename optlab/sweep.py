@@ -8,15 +8,20 @@ reuses the compiled program.
 
 Two engines lay out the runs differently:
 
-- ``"lanes"`` (full-batch small MLPs with an elementwise optimizer): every parameter leaf
-  carries the runs as its *last* axis, ``w: (fan_in, fan_out, R)``; each unit's activation is a
-  ``(n, R)`` array, so the runs sit along the SIMD lanes and the data batch, shared by all runs,
-  is read once. Per-run hyperparameters of shape ``(R,)`` broadcast against the last axis, so
-  optax's elementwise transforms (SGD, momentum, Adam, RMSProp, ...) work unchanged. The
-  gradient of ``sum_r loss_r`` with respect to run ``r``'s parameters is run ``r``'s gradient,
-  so one ``jax.grad`` serves all runs. Whether an optimizer is elementwise is checked
-  numerically (transforms that use tensor norms — LAMB, LARS, NovoGrad, clipping — mix the
-  runs and fall back to ``"vmap"``), and so is the batched loss against ``problem.loss``.
+- ``"lanes"`` (full-batch small MLPs with an elementwise optimizer): the runs are the *last*
+  axis of everything. All parameters of run ``r`` are column ``r`` of one ``(P, R)`` array
+  (viewed per layer as ``w: (fan_in, fan_out, R)``, ``b: (fan_out, R)``), each unit's
+  activation is an ``(n, R)`` array, and the data batch, shared by all runs, is read once. So
+  the runs sit along the SIMD lanes instead of the tiny hidden widths. Because
+
+      d/dθ_r  Σ_s loss_s(θ_s)  =  d loss_r / dθ_r,
+
+  one ``jax.grad`` of the summed loss gives every run its own gradient, and per-run
+  hyperparameters of shape ``(R,)`` broadcast against the last axis, so optax's elementwise
+  transforms (SGD, momentum, Adam, RMSProp, Lion, ...) work unchanged. Whether an optimizer is
+  elementwise is checked numerically (transforms using tensor or global norms — LAMB, LARS,
+  NovoGrad, ``clip_norm`` — mix the runs and fall back to ``"vmap"``), and so is the batched
+  loss against ``problem.loss``. Large sweeps run in groups of runs through one program.
 - ``"vmap"`` / ``"map"``: ``jax.vmap`` of ``optlab.train``'s own step over all runs, or
   ``jax.lax.map`` over chunks of ``batch_size_runs`` runs (each chunk vmapped). Works for every
   problem and optimizer.
@@ -74,10 +79,10 @@ _LANES_TARGET_FLOATS = 1 << 16
 # chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
 _MAP_TARGET_FLOATS = 1 << 17
 
-# XLA:CPU options for the lanes program. YNNPACK fusions of the (n, R) -> (R,) column
-# reductions measured 1.5-2x slower than XLA's own reduction loops on this kind of program
-# (benchmarks/sweep.py); restricting YNNPACK to dots keeps them native. Ignored when the
-# backend rejects the option.
+# XLA:CPU options for the lanes program. With YNNPACK fusing the (n, R) -> (R,) column
+# reductions the 64-run adder sweep took a median 1.32x longer than with XLA's own reduction
+# loops (8 alternating pairs; benchmarks/sweep_results.md); restricting YNNPACK to dots keeps
+# them native. Skipped when the backend rejects the option.
 _LANES_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 
 
