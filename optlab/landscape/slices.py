@@ -56,8 +56,7 @@ def _shifted(params, directions, coords):
     return jax.tree_util.tree_map(leaf, params, *directions)
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size", "parallel"))
-def _eval_points(loss_fn, params, directions, points, batch_size, parallel=1):
+def _eval_impl(loss_fn, params, directions, points, batch_size, parallel=1):
     """``lax.map(loss, points, batch_size=batch_size)``, with ``parallel`` independent vmapped
     sub-chunks per loop step (XLA:CPU runs independent ops on different cores; this helps
     small, memory-bound losses whose single ops are too small to be multithreaded)."""
@@ -80,6 +79,35 @@ def _eval_points(loss_fn, params, directions, points, batch_size, parallel=1):
 
     _, out = jax.lax.scan(body, None, xs)
     return out.reshape(-1)[:n]
+
+
+_eval_points = jax.jit(_eval_impl, static_argnames=("loss_fn", "batch_size", "parallel"))
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size", "parallel"))
+def _eval_sharded(loss_fn, params, directions, points3, batch_size, parallel):
+    # points3: (n_devices, per_device, k), sharded on axis 0; each device maps its own share
+    return jax.vmap(lambda pts: _eval_impl(loss_fn, params, directions, pts, batch_size, parallel))(
+        points3
+    )
+
+
+def _evaluate_on_devices(loss_fn, params, directions, pts, bs, par, devices):
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    nd = len(devices)
+    n = pts.shape[0]
+    per = -(-n // nd)
+    pad = per * nd - n
+    if pad:
+        pts = jnp.concatenate([pts, jnp.repeat(pts[-1:], pad, axis=0)])
+    mesh = Mesh(np.asarray(devices), ("points",))
+    pts3 = jax.device_put(pts.reshape(nd, per, pts.shape[-1]), NamedSharding(mesh, P("points")))
+    rep = NamedSharding(mesh, P())
+    params, directions = jax.device_put((params, directions), rep)
+    out = _eval_sharded(loss_fn, params, directions, pts3, bs, par)
+    return np.asarray(out).reshape(-1)[:n]
 
 
 def auto_parallel(batch_size: int) -> int:
@@ -167,11 +195,14 @@ def evaluate_points(
     *,
     batch_size: int | None = None,
     dtype=None,
+    devices: list | None = None,
 ) -> np.ndarray:
     """``loss_fn(params + sum_k points[i, k] * directions[k])`` for every row of ``points``.
 
     The building block of :func:`slice_1d` and :func:`slice_2d` (and of evaluating along
-    any curve in a plane). ``points`` has shape ``(n, len(directions))``.
+    any curve in a plane). ``points`` has shape ``(n, len(directions))``. With several
+    devices (``devices``, default ``jax.local_devices()``) the points are sharded over them
+    (``NamedSharding`` on a one-axis mesh) and each device walks its share in chunks.
     """
     for k, d in enumerate(directions):
         check_same_tree(params, d, f"d{k + 1}")
@@ -191,7 +222,11 @@ def evaluate_points(
             bs = max(1, bs // par)
         else:
             par = 1
-        out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
+        devs = list(jax.local_devices()) if devices is None else list(devices)
+        if len(devs) > 1 and n >= len(devs):
+            out = _evaluate_on_devices(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par, devs)
+        else:
+            out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
         return np.asarray(out, dtype=np.float64)
 
 
