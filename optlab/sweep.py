@@ -950,7 +950,7 @@ def sweep(
     t_compile += dt
 
     total_steps = n_groups * chunks * n_blocks * block
-    bar = train_lib._progress_bar(total_steps, progress, desc=f"sweep {optimizer}")
+    bar = train_lib.progress_bar(total_steps, progress, desc=f"sweep {optimizer}")
     outs = [[] for _ in range(chunks)]  # per chunk: the groups' outputs
     ends = []
     t0 = time.perf_counter()

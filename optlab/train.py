@@ -399,7 +399,7 @@ def train(
 
     evaluate0 = _evaluator(problem)
     outs = []
-    bar = _progress_bar(chunks * n_blocks * block, progress, desc=f"{opt_config['optimizer']}")
+    bar = progress_bar(chunks * n_blocks * block, progress, desc=f"{opt_config['optimizer']}")
     t0 = time.perf_counter()
     init_params = state.params
     for c in range(chunks):
@@ -488,7 +488,8 @@ def train(
     )
 
 
-def _progress_bar(total: int, enabled: bool, desc: str = ""):
+def progress_bar(total: int, enabled: bool, desc: str = ""):
+    """A ``tqdm.auto`` bar (terminal or notebook) of ``total`` steps, or ``None`` if disabled."""
     if not enabled:
         return None
     try:
