@@ -74,6 +74,9 @@ def test_camel_saddle_between_global_minima_is_origin(camel_result):
     np.testing.assert_allclose(s0.point, [0.0, 0.0], atol=1e-7)
     assert s0.refined and s0.hessian_eigenvalues[0] < 0 < s0.hessian_eigenvalues[1]
     assert r.merge_tree.shape == (5, 4)  # six leaves, five merges
+    # 6 minima, 2 maxima and 7 saddles: 6 - 7 + 2 = 1, the Euler characteristic of the box
+    # (the gradient points outward on its edge)
+    assert len(r.critical_saddles) == 7
     assert np.all(np.diff(r.merge_tree[:, 2]) >= 0)
 
 
@@ -113,6 +116,12 @@ def test_himmelblau_minima_and_barriers():
     # f = 178.3, closes a cycle and is never a minimax barrier)
     np.testing.assert_allclose(r.merge_tree[:, 2], saddle_vals, rtol=1e-8)
     assert [s.refined for s in r.saddles] == [True] * 3
+    # all four saddles of the box, including the one that is not a barrier
+    p4 = _newton_np([-0.13, -1.95])
+    all_vals = sorted([*saddle_vals, float(himmelblau(p4))])
+    np.testing.assert_allclose([s.value for s in r.critical_saddles], all_vals, rtol=1e-8)
+    assert r.critical_saddles[-1].minima == (-1, -1)
+    np.testing.assert_allclose(r.critical_saddles[-1].point, p4, atol=1e-7)
     # barrier between minimum near (3, 2) and (3.58, -1.85) is the lowest saddle
     i = int(np.argmin(np.linalg.norm([m.point - [3, 2] for m in r.minima], axis=1)))
     j = int(np.argmin(np.linalg.norm([m.point - [3.584428, -1.848126] for m in r.minima], axis=1)))

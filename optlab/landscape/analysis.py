@@ -147,6 +147,11 @@ class SliceAnalysis:
       persistence_threshold: minima with persistence at or below it were dropped.
       n_grid_minima: grid local minima before the persistence filter.
       nonfinite_fraction: share of grid vertices where ``f`` was NaN or Inf.
+      critical_saddles: every index-1 saddle found in the box (refined, with ``f``): grid
+        vertices whose lower 8-neighbourhood ring has two or more components, refined by
+        Newton and kept when they converge to a point with one negative and one positive
+        Hessian eigenvalue; includes saddles that are not barriers (e.g. one that closes a
+        loop around a maximum). ``minima`` is ``(-1, -1)`` for those not in ``saddles``.
     """
 
     alphas: np.ndarray
@@ -162,6 +167,7 @@ class SliceAnalysis:
     persistence_threshold: float
     n_grid_minima: int
     nonfinite_fraction: float
+    critical_saddles: list[Saddle] = dataclasses.field(default_factory=list)
 
     @property
     def global_minimum(self) -> Minimum | None:
@@ -187,6 +193,7 @@ class SliceAnalysis:
                 "persistence_threshold": self.persistence_threshold,
                 "n_grid_minima": self.n_grid_minima,
                 "nonfinite_fraction": self.nonfinite_fraction,
+                "critical_saddles": [c.to_dict() for c in self.critical_saddles],
                 "bounds": [
                     [float(self.alphas[0]), float(self.alphas[-1])],
                     [float(self.betas[0]), float(self.betas[-1])],
@@ -745,6 +752,11 @@ def analyze_grid(
         )
     S_pos = np.where(S >= 0, np.vectorize(lambda e: saddle_pos.get(int(e), -1))(S), -1) if kk else S
     tree = _single_linkage(B, S_pos)
+    critical = (
+        _critical_saddles(f, vals, a, b, bounds, cell, box, scale, refine_dtype, saddles)
+        if f is not None
+        else []
+    )
     return SliceAnalysis(
         alphas=a,
         betas=b,
@@ -759,7 +771,73 @@ def analyze_grid(
         persistence_threshold=float(threshold),
         n_grid_minima=n_grid_minima,
         nonfinite_fraction=nonfinite_fraction,
+        critical_saddles=critical,
     )
+
+
+_RING = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+
+
+def _grid_saddle_candidates(vals: np.ndarray, max_candidates: int = 512) -> np.ndarray:
+    """Interior vertices whose lower neighbours form >= 2 arcs of the 8-neighbour ring."""
+    n, m = vals.shape
+    total = vals.size
+    order = np.lexsort((np.arange(total), vals.ravel()))
+    rank = np.empty(total, dtype=np.int64)
+    rank[order] = np.arange(total)
+    rank = rank.reshape(n, m)
+    fin = np.isfinite(vals)
+    rank = np.where(fin, rank, np.iinfo(np.int64).max)
+    c = rank[1:-1, 1:-1]
+    lower = [rank[1 + di : n - 1 + di, 1 + dj : m - 1 + dj] < c for di, dj in _RING]
+    arcs = sum((lower[k] & ~lower[k - 1]).astype(int) for k in range(8))
+    cand = (arcs >= 2) & fin[1:-1, 1:-1]
+    ii, jj = np.nonzero(cand)
+    idx = np.stack([ii + 1, jj + 1], axis=1)
+    if len(idx) > max_candidates:  # keep the lowest ones
+        keep = np.argsort(vals[idx[:, 0], idx[:, 1]])[:max_candidates]
+        idx = idx[keep]
+    return idx
+
+
+def _critical_saddles(f, vals, a, b, bounds, cell, box, scale, dtype, tree_saddles):
+    idx = _grid_saddle_candidates(vals)
+    if len(idx) == 0:
+        return []
+    starts = np.stack([a[idx[:, 0]], b[idx[:, 1]]], axis=1)
+    sx, sf, _, sg, seig, _ = _run_refine(
+        f, starts, bounds, 1.5 * float(cell.max()), scale, "saddle", dtype
+    )
+    dist = np.max(np.abs(sx - starts) / cell, axis=1)
+    ok = (
+        (sg * float(box.max()) <= 1e-3 * max(scale, 1e-12))
+        & (seig[:, 0] < 0)
+        & (seig[:, 1] > 0)
+        & (dist <= 3.0)
+        & np.isfinite(sf)
+    )
+    out: list[Saddle] = []
+    for t in np.flatnonzero(ok)[np.argsort(sf[ok], kind="stable")]:
+        if any(np.all(np.abs(sx[t] - o.point) <= 0.5 * cell) for o in out):
+            continue
+        match = [
+            s for s in tree_saddles if s.refined and np.all(np.abs(sx[t] - s.point) <= 0.5 * cell)
+        ]
+        i, j = int(idx[t, 0]), int(idx[t, 1])
+        out.append(
+            Saddle(
+                point=np.asarray(sx[t], np.float64),
+                value=float(sf[t]),
+                grid_point=np.array([a[i], b[j]]),
+                grid_value=float(vals[i, j]),
+                grid_index=(i, j),
+                refined=True,
+                on_boundary=False,
+                hessian_eigenvalues=np.asarray(seig[t], np.float64),
+                minima=match[0].minima if match else (-1, -1),
+            )
+        )
+    return out
 
 
 def _lowest_kept(rep, vidx, absorbed):

@@ -196,6 +196,10 @@ def contour(
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
                 )
             if show_saddles:
+                for sd in s.get("critical_saddles", []):
+                    if list(sd.get("minima", [-1, -1])) == [-1, -1]:  # not a barrier
+                        p = np.asarray(sd["point"], np.float64)
+                        ax.plot(*p, marker="x", ms=3.5, color="0.35", mew=0.8, zorder=5)
                 for sd in s.get("saddles", []):
                     p = np.asarray(sd["point"], np.float64)
                     ax.plot(*p, marker="x", ms=4.5, color="crimson", mew=1.0, zorder=5)
