@@ -822,6 +822,93 @@ def _final_metrics(problem, params_runs, r: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _run_local(problem, optimizer, fixed, method, bsz, block, n_blocks, chunks, exact, init_fn,
+               chunk_fn, params_of, options, group, n_groups, init_args, train_split, val_split,
+               steps, progress):  # fmt: skip
+    """One device: groups one after another, each in ``chunks`` compiled calls."""
+    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(init_args))
+    t_compile = 0.0
+    init_c, dt = _cached(("init", *base_key), problem, lambda: _compile(init_fn, init_args))
+    t_compile += dt
+    state = init_c(*init_args)
+    num_steps = jnp.asarray(steps, jnp.int32)
+    args = (state, init_args[0], train_split, val_split, jnp.asarray(0, jnp.int32), num_steps)
+    chunk_c, dt = _cached(
+        ("chunk", *base_key, block, n_blocks, exact, _abstract(args)),
+        problem,
+        lambda: _compile(chunk_fn, args, options),
+    )
+    t_compile += dt
+
+    total_steps = n_groups * chunks * n_blocks * block
+    bar = train_lib.progress_bar(total_steps, progress, desc=f"sweep {optimizer}")
+    outs = [[] for _ in range(chunks)]  # per chunk: the groups' outputs
+    ends = []
+    t0 = time.perf_counter()
+    for i in range(n_groups):
+        hp_g, params_g, keys_g = group(i) if i else init_args
+        state = init_c(hp_g, params_g, keys_g) if i else state
+        for c in range(chunks):
+            start = jnp.asarray(c * n_blocks * block, jnp.int32)
+            state, out = chunk_c(state, hp_g, train_split, val_split, start, num_steps)
+            outs[c].append(out)
+            if bar is not None:
+                jax.block_until_ready(out[0])
+                bar.update(n_blocks * block)
+        ends.append((params_of(state), state.diverged, state.diverged_step))
+    jax.block_until_ready(ends)
+    run_time = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    return outs, ends, t_compile, run_time
+
+
+def _run_sharded(problem, optimizer, fixed, method, bsz, block, n_blocks, exact, init_fn,
+                 chunk_fn, params_of, options, group, n_groups, train_split, val_split, steps,
+                 progress):  # fmt: skip
+    """Every device trains its share of each group: init and all steps in one sharded call."""
+    from jax.sharding import PartitionSpec as P
+
+    from optlab import distributed
+
+    mesh = distributed.batch_mesh()
+
+    def whole(hp, params, keys, train_split, val_split, num_steps):
+        state = init_fn(hp, params, keys)
+        start = jnp.zeros([], jnp.int32)
+        state, out = chunk_fn(state, hp, train_split, val_split, start, num_steps)
+        return out, (params_of(state), state.diverged, state.diverged_step)
+
+    axis = P(distributed.AXIS)
+    program = jax.shard_map(
+        whole,
+        mesh=mesh,
+        in_specs=(axis, axis, axis, P(), P(), P()),
+        out_specs=axis,
+        check_vma=False,  # per-run carries start replicated (zeros) and become per-device
+    )
+    num_steps = jnp.asarray(steps, jnp.int32)
+    args0 = (*group(0), train_split, val_split, num_steps)
+    key = ("sharded", id(problem), optimizer, _freeze(fixed), method, bsz, block, n_blocks,
+           exact, tuple(d.id for d in mesh.devices.flat), _abstract(args0))  # fmt: skip
+    compiled, t_compile = _cached(key, problem, lambda: _compile(program, args0, options))
+    bar = train_lib.progress_bar(n_groups * n_blocks * block, progress, desc=f"sweep {optimizer}")
+    outs, ends = [[]], []
+    t0 = time.perf_counter()
+    for i in range(n_groups):
+        out, end = compiled(*group(i), train_split, val_split, num_steps)
+        outs[0].append(out)
+        ends.append(end)
+        if bar is not None:
+            jax.block_until_ready(out[0])
+            bar.update(n_blocks * block)
+    jax.block_until_ready(ends)
+    run_time = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    return outs, ends, t_compile, run_time
+
+
 # --------------------------------------------------------------------------- public entry
 
 
@@ -838,6 +925,7 @@ def sweep(
     batch_size_runs: int | None = None,
     method: str = "auto",
     chunks: int | None = None,
+    shard: bool | None = None,
 ) -> SweepResult:
     """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -862,6 +950,9 @@ def sweep(
       method: ``"auto"`` (default), ``"lanes"``, ``"vmap"`` or ``"map"`` (see the module doc).
       chunks: number of compiled calls the steps are split into (default 1, or 20 with
         ``progress``).
+      shard: split the runs over all devices in ``jax.devices()`` (``jax.shard_map`` over a
+        1-D mesh; each device runs its share with the chosen engine). Default: when there is
+        more than one device. Results equal the unsharded sweep.
 
     Returns:
       A :class:`SweepResult`.
@@ -907,16 +998,25 @@ def sweep(
 
     # The lanes engine runs groups of at most `bsz` runs one after another through one program
     # (equal-sized groups; the last one padded with copies of the last run, dropped after).
+    # Sharded, each group is split over the devices: `g` runs per device, `g * n_dev` per group.
+    n_dev = jax.device_count() if shard is None or shard else 1
+    sharded = n_dev > 1
     g = bsz if method == "lanes" else r
-    n_groups = -(-r // g)
-    g = -(-r // n_groups)
-    pad = np.minimum(np.arange(n_groups * g), r - 1)
+    if sharded:
+        g = min(g, -(-r // n_dev))
+        chunks, n_blocks = 1, n_blocks_total  # one call per group: the state stays on device
+        exact = n_blocks * block == steps
+    n_groups = -(-r // (g * n_dev))
+    g = -(-r // (n_groups * n_dev))
+    if method == "map":
+        bsz = min(bsz, g)
+    pad = np.minimum(np.arange(n_groups * g * n_dev), r - 1)
     hp_all = {k: jnp.asarray(v[pad]) for k, v in plan.hp.items()}
     params_all = jax.tree_util.tree_map(lambda a: a[pad], params0)
     keys_all = data_keys[pad]
 
     def group(i):
-        sl = slice(i * g, (i + 1) * g)
+        sl = slice(i * g * n_dev, (i + 1) * g * n_dev)
         return (
             {k: v[sl] for k, v in hp_all.items()},
             jax.tree_util.tree_map(lambda a: a[sl], params_all),
@@ -935,40 +1035,17 @@ def sweep(
         options = None
 
     init_args = group(0)
-    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(init_args))
-    t_compile = 0.0
-    init_c, dt = _cached(("init", *base_key), problem, lambda: _compile(init_fn, init_args))
-    t_compile += dt
-    state = init_c(*init_args)
-    num_steps = jnp.asarray(steps, jnp.int32)
-    args = (state, init_args[0], train_split, val_split, jnp.asarray(0, jnp.int32), num_steps)
-    chunk_c, dt = _cached(
-        ("chunk", *base_key, block, n_blocks, exact, _abstract(args)),
-        problem,
-        lambda: _compile(chunk_fn, args, options),
-    )
-    t_compile += dt
-
-    total_steps = n_groups * chunks * n_blocks * block
-    bar = train_lib.progress_bar(total_steps, progress, desc=f"sweep {optimizer}")
-    outs = [[] for _ in range(chunks)]  # per chunk: the groups' outputs
-    ends = []
-    t0 = time.perf_counter()
-    for i in range(n_groups):
-        hp_g, params_g, keys_g = group(i) if i else init_args
-        state = init_c(hp_g, params_g, keys_g) if i else state
-        for c in range(chunks):
-            start = jnp.asarray(c * n_blocks * block, jnp.int32)
-            state, out = chunk_c(state, hp_g, train_split, val_split, start, num_steps)
-            outs[c].append(out)
-            if bar is not None:
-                jax.block_until_ready(out[0])
-                bar.update(n_blocks * block)
-        ends.append((params_of(state), state.diverged, state.diverged_step))
-    jax.block_until_ready(ends)
-    run_time = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
+    if sharded:
+        outs, ends, t_compile, run_time = _run_sharded(
+            problem, optimizer, fixed, method, bsz, block, n_blocks, exact, init_fn, chunk_fn,
+            params_of, options, group, n_groups, train_split, val_split, steps, progress,
+        )  # fmt: skip
+    else:
+        outs, ends, t_compile, run_time = _run_local(
+            problem, optimizer, fixed, method, bsz, block, n_blocks, chunks, exact, init_fn,
+            chunk_fn, params_of, options, group, n_groups, init_args, train_split, val_split,
+            steps, progress,
+        )  # fmt: skip
 
     def runs(trees):  # concatenate groups along the runs axis, drop the padding
         return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0)[:r], *trees)

@@ -36,15 +36,26 @@ def test_map_sharded_matches_numpy_on_one_device():
 
 SCRIPT = textwrap.dedent("""
     import json, jax, jax.numpy as jnp, numpy as np
-    from optlab import distributed as dist
+    from optlab import distributed as dist, problems, sweep
     xs = jnp.asarray(np.random.default_rng(0).standard_normal((37, 5)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).standard_normal((5, 3)), jnp.float32)
     f = lambda x, w: jnp.sum(jnp.tanh(x @ w))
     out = dist.map_sharded(f, xs, w, batch_size=2)
     rows = dist.shard_rows(jnp.ones((16, 3)) * jnp.arange(16.0)[:, None])
     mean = jax.jit(lambda r: jnp.mean(r))(rows)
-    print(json.dumps({"devices": jax.device_count(), "out": np.asarray(out).tolist(),
-                      "mean": float(mean), "row_shards": len(rows.sharding.device_set)}))
+    res = {"devices": jax.device_count(), "out": np.asarray(out).tolist(),
+           "mean": float(mean), "row_shards": len(rows.sharding.device_set)}
+    # A sweep on both engines: 9 runs (one diverges) over 8 devices, padding dropped.
+    lanes = sweep.sweep(problems.get("adder", n=200), "sgd", steps=40, eval_every=20,
+                        grid={"learning_rate": [1e-3, 3e-3, 10.0]}, seeds=[0, 1, 2])
+    mapped = sweep.sweep(problems.get("digits-mlp", sizes=(64, 8, 10), batch_size=32), "momentum",
+                         grid={"learning_rate": [1e-2, 3e-2]}, seeds=[0, 1, 2], steps=20,
+                         eval_every=10, method="map")
+    for name, r in (("lanes", lanes), ("map", mapped)):
+        res[name] = {"method": r.method, "loss": r.loss.tolist(), "val": r.val_loss.tolist(),
+                     "diverged": r.diverged.tolist(),
+                     "final": {k: v.tolist() for k, v in r.final.items()}}
+    print(json.dumps(res))
 """)
 
 
@@ -64,3 +75,16 @@ def test_eight_devices_equal_one():
     assert eight["row_shards"] == 8
     np.testing.assert_allclose(eight["out"], one["out"], rtol=1e-6, atol=1e-6)
     assert eight["mean"] == one["mean"] == 7.5
+    for engine in ("lanes", "map"):
+        a, b = one[engine], eight[engine]
+        assert a["method"] == b["method"] and (a["method"] == "lanes") == (engine == "lanes")
+        assert a["diverged"] == b["diverged"]
+        np.testing.assert_allclose(
+            np.array(b["loss"], float), np.array(a["loss"], float), rtol=1e-5
+        )
+        np.testing.assert_allclose(np.array(b["val"], float), np.array(a["val"], float), rtol=1e-5)
+        for k in a["final"]:
+            np.testing.assert_allclose(
+                np.array(b["final"][k], float), np.array(a["final"][k], float), rtol=1e-5
+            )
+    assert one["lanes"]["diverged"].count(True) == 3  # the lr=10 runs, flagged on both
