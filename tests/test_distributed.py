@@ -36,7 +36,7 @@ def test_map_sharded_matches_numpy_on_one_device():
 
 SCRIPT = textwrap.dedent("""
     import json, jax, jax.numpy as jnp, numpy as np
-    from optlab import distributed as dist, problems, sweep
+    from optlab import distributed as dist, landscape, mlp, problems, sweep
     xs = jnp.asarray(np.random.default_rng(0).standard_normal((37, 5)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).standard_normal((5, 3)), jnp.float32)
     f = lambda x, w: jnp.sum(jnp.tanh(x @ w))
@@ -55,6 +55,16 @@ SCRIPT = textwrap.dedent("""
         res[name] = {"method": r.method, "loss": r.loss.tolist(), "val": r.val_loss.tolist(),
                      "diverged": r.diverged.tolist(),
                      "final": {k: v.tolist() for k, v in r.final.items()}}
+    # A network slice and find_minima on an analytic function, grid points over the devices.
+    params = mlp.init(jax.random.key(0), (3, 5, 2))
+    x = jnp.asarray(np.random.default_rng(2).standard_normal((16, 3)), jnp.float32)
+    loss = lambda p: jnp.mean(mlp.apply(p, x) ** 2)
+    d1, d2 = landscape.random_directions(jax.random.key(1), params, "filter")
+    grid = np.linspace(-1, 1, 13)
+    res["slice"] = landscape.slice_2d(loss, params, d1, d2, grid, grid).tolist()
+    himmelblau = problems.get("himmelblau").fn
+    mins = landscape.find_minima(himmelblau, ((-5, 5), (-5, 5)), resolution=41)
+    res["minima"] = [[float(m.point[0]), float(m.point[1]), float(m.value)] for m in mins]
     print(json.dumps(res))
 """)
 
@@ -88,3 +98,8 @@ def test_eight_devices_equal_one():
                 np.array(b["final"][k], float), np.array(a["final"][k], float), rtol=1e-5
             )
     assert one["lanes"]["diverged"].count(True) == 3  # the lr=10 runs, flagged on both
+    np.testing.assert_allclose(eight["slice"], one["slice"], rtol=1e-6)
+    np.testing.assert_allclose(eight["minima"], one["minima"], rtol=1e-6, atol=1e-9)
+    # and against the literature: Himmelblau's four minima, value 0
+    assert len(one["minima"]) == 4
+    np.testing.assert_allclose(np.array(one["minima"])[:, 2], 0.0, atol=1e-6)

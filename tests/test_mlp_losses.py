@@ -72,7 +72,7 @@ def test_gradient_matches_finite_differences():
         eps = 1e-6
         for idx in [(0, 0), (1, 2), (2, 3)]:
 
-            def f(val):
+            def f(val, idx=idx):
                 p = [dict(layer) for layer in params]
                 wp = w.copy()
                 wp[idx] = val

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from optlab import data, losses, problems, train
+from optlab import data, problems, train
 
 
 @pytest.fixture(scope="module")

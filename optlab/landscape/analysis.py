@@ -240,9 +240,26 @@ def evaluate_grid(
     pts = np.stack([aa.ravel(), bb.ravel()], axis=1)
     with precision(dtype) as dt:
         z = jnp.asarray(pts, dt)
-        bs = batch_size or auto_batch_size(f, z[0], len(pts))
-        out = _eval_f(f, z, int(min(bs, len(pts))))
+        bs = int(min(batch_size or auto_batch_size(f, z[0], len(pts)), len(pts)))
+        if jax.device_count() > 1 and len(pts) >= jax.device_count():
+            # the grid points split over every device, each mapping its share in chunks
+            from optlab import distributed
+
+            out = distributed.map_sharded(_scalar_of(f), z, batch_size=bs)
+        else:
+            out = _eval_f(f, z, bs)
         return np.asarray(out, np.float64).reshape(a.size, b.size)
+
+
+_SCALAR_FNS: dict = {}
+
+
+def _scalar_of(f):
+    """A stable wrapper ``z -> jnp.asarray(f(z))`` per ``f`` (so compiled programs are reused)."""
+    g = _SCALAR_FNS.get(f)
+    if g is None:
+        g = _SCALAR_FNS[f] = lambda z: jnp.asarray(f(z))
+    return g
 
 
 # --------------------------------------------------------------------------- merge tree
