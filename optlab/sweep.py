@@ -81,7 +81,7 @@ _MAP_TARGET_FLOATS = 1 << 17
 
 # XLA:CPU options for the lanes program. With YNNPACK fusing the (n, R) -> (R,) column
 # reductions the 64-run adder sweep took a median 1.32x longer than with XLA's own reduction
-# loops (8 alternating pairs; benchmarks/sweep_results.md); restricting YNNPACK to dots keeps
+# loops (8 alternating pairs; benchmarks/README.md); restricting YNNPACK to dots keeps
 # them native. Skipped when the backend rejects the option.
 _LANES_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 
