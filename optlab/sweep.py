@@ -475,20 +475,16 @@ def _make_lanes_step(problem, make_opt, r: int, packing: _Packing):
         # a NaN/Inf anywhere in run r's params makes its sum non-finite
         finite = jnp.isfinite(jnp.sum(new_params, axis=0))
         bad = ~(jnp.isfinite(losses) & jnp.isfinite(gnorm) & finite)
-        freeze = state.diverged | bad
+        freeze, diverged_step, rec_loss, rec_gnorm = train_lib.divergence_rule(
+            state.diverged, state.diverged_step, bad, step_index, losses, gnorm
+        )
         new_state = _LanesState(
             params=_lanes_where(freeze, state.params, new_params, r),
             opt_state=_lanes_where(freeze, state.opt_state, opt_state, r),
             diverged=freeze,
-            diverged_step=jnp.where(bad & ~state.diverged, step_index, state.diverged_step).astype(
-                jnp.int32
-            ),
+            diverged_step=diverged_step,
         )
-        nan = jnp.asarray(jnp.nan, losses.dtype)
-        return new_state, (
-            jnp.where(state.diverged, nan, losses),
-            jnp.where(state.diverged, nan, gnorm.astype(losses.dtype)),
-        )
+        return new_state, (rec_loss, rec_gnorm)
 
     return step
 

@@ -43,6 +43,9 @@ __all__ = [
     "split_key",
     "train",
     "compile_count",
+    "divergence_rule",
+    "final_metrics",
+    "progress_bar",
 ]
 
 
@@ -86,6 +89,27 @@ def _tree_where(cond, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
 
 
+def divergence_rule(diverged, diverged_step, bad, step_index, loss, grad_norm):
+    """The one divergence rule of training and sweeps (elementwise, so it batches over runs).
+
+    A run is frozen from the first step whose loss, gradient or new params are non-finite
+    (``bad``); that step is recorded, and every later step records NaN loss and gradient norm.
+
+    Returns:
+      ``(freeze, diverged_step, recorded_loss, recorded_grad_norm)``; ``freeze`` is the new
+      ``diverged`` flag and says where the old params and optimizer state must be kept.
+    """
+    freeze = diverged | bad
+    new_step = jnp.where(bad & ~diverged, step_index, diverged_step).astype(jnp.int32)
+    nan = jnp.asarray(jnp.nan, loss.dtype)
+    return (
+        freeze,
+        new_step,
+        jnp.where(diverged, nan, loss),
+        jnp.where(diverged, nan, grad_norm.astype(loss.dtype)),
+    )
+
+
 def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
     """A pure step ``(state, train_split, step_index) -> (state, (loss, grad_norm))``.
 
@@ -115,21 +139,17 @@ def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
         new_params = optax.apply_updates(state.params, updates)
         grad_norm = optax.tree.norm(grads)
         bad = ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(new_params))
-        freeze = state.diverged | bad
+        freeze, diverged_step, rec_loss, rec_gnorm = divergence_rule(
+            state.diverged, state.diverged_step, bad, step_index, loss, grad_norm
+        )
         new_state = TrainState(
             params=_tree_where(freeze, state.params, new_params),
             opt_state=_tree_where(freeze, state.opt_state, opt_state),
             data_key=state.data_key,
             diverged=freeze,
-            diverged_step=jnp.where(bad & ~state.diverged, step_index, state.diverged_step).astype(
-                jnp.int32
-            ),
+            diverged_step=diverged_step,
         )
-        nan = jnp.asarray(jnp.nan, loss.dtype)
-        return new_state, (
-            jnp.where(state.diverged, nan, loss),
-            jnp.where(state.diverged, nan, grad_norm.astype(loss.dtype)),
-        )
+        return new_state, (rec_loss, rec_gnorm)
 
     return step
 
