@@ -28,6 +28,7 @@ AXIS = "batch"
 __all__ = [
     "AXIS",
     "batch_mesh",
+    "data_parallel_loss",
     "device_count",
     "initialize",
     "is_lead_process",
@@ -139,6 +140,22 @@ def shard_rows(tree, mesh: Mesh | None = None):
                 f"of the device count ({d}); trim or pad the batch"
             )
     return jax.device_put(tree, NamedSharding(mesh, P(AXIS)))
+
+
+def data_parallel_loss(loss: Callable, batch, mesh: Mesh | None = None) -> Callable:
+    """``params -> loss(params, batch)`` with the batch rows split over the devices.
+
+    For a model or batch too large for one device: every evaluation is spread over all
+    devices by rows and XLA reduces the mean. Use it with the landscape functions' ``shard="data"``
+    (``slice_2d(data_parallel_loss(problem.loss, batch), ..., shard="data")``), which then
+    leave the grid points unsplit.
+    """
+    sharded = shard_rows(batch, mesh)
+
+    def loss_fn(params):
+        return loss(params, sharded)
+
+    return loss_fn
 
 
 def initialize() -> bool:

@@ -62,6 +62,9 @@ SCRIPT = textwrap.dedent("""
     d1, d2 = landscape.random_directions(jax.random.key(1), params, "filter")
     grid = np.linspace(-1, 1, 13)
     res["slice"] = landscape.slice_2d(loss, params, d1, d2, grid, grid).tolist()
+    # data parallel: the 16 rows split over the devices, each grid point evaluated whole
+    dp = dist.data_parallel_loss(lambda p, xb: jnp.mean(mlp.apply(p, xb) ** 2), x)
+    res["slice_dp"] = landscape.slice_2d(dp, params, d1, d2, grid, grid, shard="data").tolist()
     himmelblau = problems.get("himmelblau").fn
     mins = landscape.find_minima(himmelblau, ((-5, 5), (-5, 5)), resolution=41)
     res["minima"] = [[float(m.point[0]), float(m.point[1]), float(m.value)] for m in mins]
@@ -99,6 +102,8 @@ def test_eight_devices_equal_one():
             )
     assert one["lanes"]["diverged"].count(True) == 3  # the lr=10 runs, flagged on both
     np.testing.assert_allclose(eight["slice"], one["slice"], rtol=1e-6)
+    np.testing.assert_allclose(eight["slice_dp"], one["slice"], rtol=1e-5)
+    np.testing.assert_allclose(one["slice_dp"], one["slice"], rtol=1e-6)
     np.testing.assert_allclose(eight["minima"], one["minima"], rtol=1e-6, atol=1e-9)
     # and against the literature: Himmelblau's four minima, value 0
     assert len(one["minima"]) == 4

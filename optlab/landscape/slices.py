@@ -196,6 +196,7 @@ def evaluate_points(
     batch_size: int | None = None,
     dtype=None,
     devices: list | None = None,
+    shard: str = "points",
 ) -> np.ndarray:
     """``loss_fn(params + sum_k points[i, k] * directions[k])`` for every row of ``points``.
 
@@ -203,7 +204,14 @@ def evaluate_points(
     any curve in a plane). ``points`` has shape ``(n, len(directions))``. With several
     devices (``devices``, default ``jax.local_devices()``) the points are sharded over them
     (``NamedSharding`` on a one-axis mesh) and each device walks its share in chunks.
+
+    ``shard="points"`` (default) splits the points over the devices; ``shard="data"`` keeps
+    every point's evaluation whole and leaves the devices to the data: use it with a loss
+    whose batch rows are split over the devices (``optlab.distributed.data_parallel_loss``),
+    for a model or batch too large for one device.
     """
+    if shard not in ("points", "data"):
+        raise ValueError(f"shard must be 'points' or 'data', got {shard!r}")
     for k, d in enumerate(directions):
         check_same_tree(params, d, f"d{k + 1}")
     pts = np.asarray(points, dtype=np.float64)
@@ -223,7 +231,7 @@ def evaluate_points(
         else:
             par = 1
         devs = list(jax.local_devices()) if devices is None else list(devices)
-        if len(devs) > 1 and n >= len(devs):
+        if shard == "points" and len(devs) > 1 and n >= len(devs):
             out = _evaluate_on_devices(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par, devs)
         else:
             out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
@@ -238,6 +246,7 @@ def slice_1d(
     *,
     batch_size: int | None = None,
     dtype=None,
+    shard: str = "points",
 ) -> np.ndarray:
     """``out[i] = loss_fn(params + alphas[i] * d)``, compiled and chunked.
 
@@ -255,7 +264,9 @@ def slice_1d(
     """
     check_same_tree(params, d, "d")
     a = as_grid_axis(alphas, "alphas")
-    return evaluate_points(loss_fn, params, (d,), a[:, None], batch_size=batch_size, dtype=dtype)
+    return evaluate_points(
+        loss_fn, params, (d,), a[:, None], batch_size=batch_size, dtype=dtype, shard=shard
+    )
 
 
 def slice_2d(
@@ -268,6 +279,7 @@ def slice_2d(
     *,
     batch_size: int | None = None,
     dtype=None,
+    shard: str = "points",
 ) -> np.ndarray:
     """``out[i, j] = loss_fn(params + alphas[i] * d1 + betas[j] * d2)``, compiled and chunked.
 
@@ -280,6 +292,8 @@ def slice_2d(
       alphas, betas: 1-D finite coordinates along ``d1`` and ``d2``.
       batch_size: points per ``lax.map`` chunk; ``None`` picks :func:`auto_batch_size`.
       dtype: ``"float32"`` (default) or ``"float64"``.
+      shard: ``"points"`` (default): grid points split over all devices; ``"data"``: each
+        point evaluated whole, for a data-parallel ``loss_fn`` (see :func:`evaluate_points`).
 
     Returns:
       ``np.ndarray`` of shape ``(len(alphas), len(betas))``.
@@ -298,7 +312,9 @@ def slice_2d(
     b = as_grid_axis(betas, "betas")
     aa, bb = np.meshgrid(a, b, indexing="ij")
     pts = np.stack([aa.ravel(), bb.ravel()], axis=1)
-    out = evaluate_points(loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype)
+    out = evaluate_points(
+        loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype, shard=shard
+    )
     return out.reshape(a.size, b.size)
 
 
