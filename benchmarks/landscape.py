@@ -239,9 +239,56 @@ def loss_landscapes_case() -> dict | None:
     return None  # not measurable on machines without torch; kept optional
 
 
+def grid_scaling(quick: bool) -> list[dict]:
+    """Slice time as the grid grows (11^2 .. 201^2), compile time separately; saves a figure."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loss_fn, params, d1, d2 = _mlp_setup(512 if quick else 2048)
+    resolutions = [11, 21, 51] if quick else [11, 51, 101, 201]
+    rows, times = [], []
+    for res in resolutions:
+        a = np.linspace(-1, 1, res)
+
+        # a new function object per size, so the first call includes that size's compilation
+        def f(p, _loss=loss_fn):
+            return _loss(p)
+
+        t0 = time.perf_counter()
+        ls.slice_2d(f, params, d1, d2, a, a)
+        first = time.perf_counter() - t0
+        t = best_of(
+            lambda a=a, f=f: ls.slice_2d(f, params, d1, d2, a, a), repeats=1 if res > 101 else 2
+        )
+        times.append(t)
+        rows.append({
+            "benchmark": "slice scaling", "case": f"MLP 64-128-128-10, {res}x{res} grid",
+            "optlab_s": t, "baseline": "-", "baseline_s": float("nan"), "ratio": float("nan"),
+            "compile_s": max(first - t, 0.0),
+            "notes": f"{res * res / t:,.0f} points/s; compile ~{max(first - t, 0.0):.1f}s",
+        })  # fmt: skip
+    fig, ax = plt.subplots(figsize=(3.4, 2.4), layout="constrained")
+    pts = np.array(resolutions) ** 2
+    ax.loglog(pts, times, "o-", label="optlab slice_2d")
+    ax.loglog(pts, times[0] * pts / pts[0], "k:", lw=0.8, label="linear in points")
+    ax.set(xlabel="grid points", ylabel="seconds (compile excluded)", title="slice time vs grid")
+    ax.legend(fontsize=7)
+    out = Path(__file__).resolve().parents[1] / "results"
+    out.mkdir(exist_ok=True)
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"slice_scaling.{ext}", dpi=200)
+    plt.close(fig)
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     rows = mlp_case(quick)
     rows.append(adder_case(quick))
+    rows += grid_scaling(quick)
     for r in rows:
         r["peak_rss_mb"] = peak_rss_mb()
     extra = loss_landscapes_case()
