@@ -658,11 +658,6 @@ def _freeze(d: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in d.items()))
 
 
-def _abstract(tree) -> tuple:
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((tuple(np.shape(x)), str(jnp.result_type(x))) for x in leaves)
-
-
 def _compile(fn, args, options=None):
     lowered = jax.jit(fn).lower(*args)
     if options and jax.default_backend() == "cpu":
@@ -803,26 +798,22 @@ def _final_evaluator(problem):
 
 
 def _final_metrics(problem, params_runs, r: int) -> dict[str, np.ndarray]:
-    evaluate = _final_evaluator(problem)
-    if problem.data is None:
-        loss, _ = evaluate(params_runs, None)
-        return {"train_loss": np.asarray(loss, np.float64).reshape(r)}
-    out = {}
-    for split_name in ("train", "val", "test"):
-        split = getattr(problem.data, split_name)
-        if split is None or split.x.shape[0] == 0:
-            continue
-        loss, metrics = evaluate(params_runs, split)
-        out[f"{split_name}_loss"] = np.asarray(loss, np.float64)
-        out.update({f"{split_name}_{k}": np.asarray(v, np.float64) for k, v in metrics.items()})
-    return out
+    out = train_lib.evaluate_splits(problem, _final_evaluator(problem), params_runs)
+    return {k: v.reshape(r) for k, v in out.items()}
 
 
 def _run_local(problem, optimizer, fixed, method, bsz, block, n_blocks, chunks, exact, init_fn,
                chunk_fn, params_of, options, group, n_groups, init_args, train_split, val_split,
                steps, progress):  # fmt: skip
     """One device: groups one after another, each in ``chunks`` compiled calls."""
-    base_key = (id(problem), optimizer, _freeze(fixed), method, bsz, _abstract(init_args))
+    base_key = (
+        id(problem),
+        optimizer,
+        _freeze(fixed),
+        method,
+        bsz,
+        train_lib.abstract_signature(init_args),
+    )
     t_compile = 0.0
     init_c, dt = _cached(("init", *base_key), problem, lambda: _compile(init_fn, init_args))
     t_compile += dt
@@ -830,7 +821,7 @@ def _run_local(problem, optimizer, fixed, method, bsz, block, n_blocks, chunks, 
     num_steps = jnp.asarray(steps, jnp.int32)
     args = (state, init_args[0], train_split, val_split, jnp.asarray(0, jnp.int32), num_steps)
     chunk_c, dt = _cached(
-        ("chunk", *base_key, block, n_blocks, exact, _abstract(args)),
+        ("chunk", *base_key, block, n_blocks, exact, train_lib.abstract_signature(args)),
         problem,
         lambda: _compile(chunk_fn, args, options),
     )
@@ -885,8 +876,10 @@ def _run_sharded(problem, optimizer, fixed, method, bsz, block, n_blocks, exact,
     )
     num_steps = jnp.asarray(steps, jnp.int32)
     args0 = (*group(0), train_split, val_split, num_steps)
+    devices = tuple(d.id for d in mesh.devices.flat)
+    signature = train_lib.abstract_signature(args0)
     key = ("sharded", id(problem), optimizer, _freeze(fixed), method, bsz, block, n_blocks,
-           exact, tuple(d.id for d in mesh.devices.flat), _abstract(args0))  # fmt: skip
+           exact, devices, signature)  # fmt: skip
     compiled, t_compile = _cached(key, problem, lambda: _compile(program, args0, options))
     bar = train_lib.progress_bar(n_groups * n_blocks * block, progress, desc=f"sweep {optimizer}")
     outs, ends = [[]], []

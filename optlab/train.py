@@ -43,7 +43,9 @@ __all__ = [
     "split_key",
     "train",
     "compile_count",
+    "abstract_signature",
     "divergence_rule",
+    "evaluate_splits",
     "final_metrics",
     "progress_bar",
 ]
@@ -236,7 +238,8 @@ def compile_count() -> int:
     return _COMPILES[0]
 
 
-def _abstract(tree) -> tuple:
+def abstract_signature(tree) -> tuple:
+    """A hashable (tree structure, shapes, dtypes) key of a pytree, for compiled-program caches."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return treedef, tuple((tuple(np.shape(x)), str(jnp.result_type(x))) for x in leaves)
 
@@ -266,7 +269,7 @@ def _chunk_fn(problem, optimizer, block: int, n_blocks: int, snapshots: bool):
 
 
 def _compiled_chunk(problem, optimizer, block, n_blocks, snapshots, args):
-    key = (id(problem), id(optimizer), block, n_blocks, snapshots, _abstract(args))
+    key = (id(problem), id(optimizer), block, n_blocks, snapshots, abstract_signature(args))
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is problem and hit[1] is optimizer:
         _CACHE.move_to_end(key)
@@ -336,21 +339,30 @@ def _evaluator(problem):
     return hit[1]
 
 
-def final_metrics(problem, params) -> dict[str, float]:
-    """Loss and metrics of ``params`` on the full train, validation and test splits."""
+def evaluate_splits(problem, evaluate, params) -> dict[str, np.ndarray]:
+    """``evaluate(params, split)`` on every non-empty split, as float64 numpy arrays.
+
+    Keys are ``"<split>_loss"`` and ``"<split>_<metric>"`` for the train, validation and test
+    splits (only ``"train_loss"`` for problems without data). ``evaluate`` is
+    :func:`make_evaluate`'s function, jitted, or a vmapped version of it (sweeps).
+    """
     if problem.data is None:
-        loss, _ = _evaluator(problem)(params, None)
-        return {"train_loss": float(loss)}
-    evaluate = _evaluator(problem)
+        loss, _ = evaluate(params, None)
+        return {"train_loss": np.asarray(loss, np.float64)}
     out = {}
     for split_name in ("train", "val", "test"):
         split = getattr(problem.data, split_name)
         if split is None or split.x.shape[0] == 0:
             continue
         loss, metrics = evaluate(params, split)
-        out[f"{split_name}_loss"] = float(loss)
-        out.update({f"{split_name}_{k}": float(v) for k, v in metrics.items()})
+        out[f"{split_name}_loss"] = np.asarray(loss, np.float64)
+        out.update({f"{split_name}_{k}": np.asarray(v, np.float64) for k, v in metrics.items()})
     return out
+
+
+def final_metrics(problem, params) -> dict[str, float]:
+    """Loss and metrics of ``params`` on the full train, validation and test splits."""
+    return {k: float(v) for k, v in evaluate_splits(problem, _evaluator(problem), params).items()}
 
 
 def train(
