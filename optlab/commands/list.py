@@ -42,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if args.what in ("all", "problems"):
         print("Problems (name: description):")
         for n in problems.names():
-            desc = problems.get(n).description
+            desc = problems.describe(n)  # without loading any data
             print(f"  {n:<16s} {desc}")
     return 0
