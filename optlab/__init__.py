@@ -11,6 +11,8 @@ Submodules (imported lazily, so ``import optlab`` stays cheap):
 - ``optlab.sweep`` / ``optlab.study`` / ``optlab.stats`` / ``optlab.store``: comparison studies.
 - ``optlab.landscape``: loss-landscape slices, minima, saddles, barriers, basins, curvature.
 - ``optlab.plot``: publication figures from stored numpy results.
+- ``optlab.distributed``: sharding over all devices, multi-host helpers.
+- ``optlab.classic``: the hand-set 2-3-1 adding network.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _SUBMODULES = (
     "store",
     "landscape",
     "plot",
+    "distributed",
+    "classic",
     "cli",
 )
 
