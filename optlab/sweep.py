@@ -324,12 +324,16 @@ def _activation_of(problem) -> Callable | None:
     return mlp_lib.ACTIVATIONS.get(act)
 
 
-def _lanes_reason(problem) -> str | None:
-    """Why the lanes engine cannot run ``problem`` structurally (None if it can)."""
+def _lanes_reason(problem, *, full_batch: bool = True) -> str | None:
+    """Why the lanes engine cannot run ``problem`` structurally (None if it can).
+
+    ``full_batch=False`` skips the training-batch condition (for evaluating a fixed split,
+    as landscape slices do).
+    """
     if problem.data is None or problem.sizes is None or problem.apply is None:
         return "the problem is not an MLP on a dataset"
     n = int(problem.data.train.x.shape[0])
-    if problem.batch_size is not None and problem.batch_size < n:
+    if full_batch and problem.batch_size is not None and problem.batch_size < n:
         return f"it trains on minibatches (batch_size={problem.batch_size} < {n} rows)"
     if problem.data.task not in ("regression", "classification", "binary"):
         return f"unknown task {problem.data.task!r}"
@@ -396,6 +400,26 @@ def _lanes_per_run_loss(problem, act):
         return -jnp.mean(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z), axis=0)
 
     return per_run
+
+
+def lanes_loss(problem) -> Callable | None:
+    """``(params_lanes, split) -> (R,)``: ``problem.loss`` of ``R`` parameter sets at once.
+
+    The leaves of ``params_lanes`` carry the ``R`` sets in a trailing axis (``w: (fan_in,
+    fan_out, R)``, ``b: (fan_out, R)``), so the sets sit along the vector lanes and the split's
+    rows are read once. ``None`` when the problem is not a small MLP on a dataset (see
+    :func:`choose_method`). Used by the lanes sweep engine and by landscape slices of
+    ``optlab.landscape.problem_loss``.
+    """
+    hit = _LANES_LOSS.get(id(problem))
+    if hit is None or hit[0] is not problem:  # one function object per problem: no recompiles
+        ok = _lanes_reason(problem, full_batch=False) is None and not _loss_lanes_reason(problem)
+        hit = (problem, _lanes_per_run_loss(problem, _activation_of(problem)) if ok else None)
+        _LANES_LOSS[id(problem)] = hit
+    return hit[1]
+
+
+_LANES_LOSS: dict = {}
 
 
 def _to_lanes(tree):

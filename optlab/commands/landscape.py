@@ -138,12 +138,12 @@ def run(args) -> int:
         f"trained {len(runs)} run(s) in {time.perf_counter() - t0:.1f}s; final losses "
         + ", ".join(f"{r.loss[-1]:.4g}" for r in runs),
     )
-    batch = None
     if problem.data is not None:
-        batch = problem.data.split(args.split)
+        loss_fn = ls.problem_loss(problem, args.split)  # fast path for small MLPs
+    else:
 
-    def loss_fn(p):
-        return problem.loss(p, batch)
+        def loss_fn(p):
+            return problem.loss(p, None)
 
     params = jax.tree_util.tree_map(jnp.asarray, runs[0].final_params)
     meta = {

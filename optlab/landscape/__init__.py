@@ -55,16 +55,20 @@ from optlab.landscape.io import (
     write_json,
 )
 from optlab.landscape.slices import (
+    ProblemLoss,
     Slice,
     auto_batch_size,
     compute_slice,
     evaluate_points,
+    problem_loss,
     slice_1d,
     slice_2d,
     slice_function,
 )
 
 __all__ = [
+    "ProblemLoss",
+    "problem_loss",
     "NORMALIZATIONS",
     "Eigen",
     "Minimum",
