@@ -42,8 +42,9 @@ def matmul_peak(n: int = 2048) -> float:
     return 2.0 * n**3 / t
 
 
-def loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
-    """Seconds for one jitted call per grid point, dispatched from a Python loop."""
+def _point_loop(loss_fn, params, d1, d2, alphas, betas):
+    """The baseline: one jitted call per grid point (compiled here). Returns ``(point, loop)``;
+    ``loop()`` dispatches every point from Python and gathers the values at the end."""
 
     @jax.jit
     def point(p, u, v, a, b):
@@ -51,10 +52,16 @@ def loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
 
     point(params, d1, d2, 0.0, 0.0).block_until_ready()
 
-    def go():
+    def loop():
         vals = [point(params, d1, d2, float(a), float(b)) for a in alphas for b in betas]
         return np.asarray(jnp.stack(vals))
 
+    return point, loop
+
+
+def loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
+    """Seconds for one jitted call per grid point, dispatched from a Python loop."""
+    _, go = _point_loop(loss_fn, params, d1, d2, alphas, betas)
     go()
     t0 = time.perf_counter()
     ref = go()
@@ -64,12 +71,7 @@ def loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
 def blocking_loop_baseline(loss_fn, params, d1, d2, alphas, betas) -> float:
     """Seconds for the same loop when each value is fetched as a Python float right away,
     as the ``loss-landscapes`` package (``loss.item()``) and Li et al.'s code do."""
-
-    @jax.jit
-    def point(p, u, v, a, b):
-        return loss_fn(jax.tree_util.tree_map(lambda x, y, z: x + a * y + b * z, p, u, v))
-
-    float(point(params, d1, d2, 0.0, 0.0))
+    point, _ = _point_loop(loss_fn, params, d1, d2, alphas, betas)
     t0 = time.perf_counter()
     for a in alphas:
         for b in betas:
@@ -122,16 +124,7 @@ def mlp_case(quick: bool, rounds: int = 5) -> list[dict]:
     mm = jax.jit(jnp.matmul)
     mm(a_mm, a_mm).block_until_ready()
 
-    @jax.jit
-    def point(p, u, v, a, b):
-        return loss_fn(jax.tree_util.tree_map(lambda x, y, z: x + a * y + b * z, p, u, v))
-
-    point(params, d1, d2, 0.0, 0.0).block_until_ready()
-
-    def loop():
-        vals = [point(params, d1, d2, float(a), float(b)) for a in alphas for b in betas]
-        return np.asarray(jnp.stack(vals))
-
+    _, loop = _point_loop(loss_fn, params, d1, d2, alphas, betas)
     ref = loop()
     outs = {}
     for bs in sizes:
