@@ -48,7 +48,7 @@ import itertools
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -57,10 +57,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optlab import mlp as mlp_lib
+from optlab import lanes as lanes_lib
 from optlab import optimizers as optimizers_lib
 from optlab import problems as problems_lib
 from optlab import train as train_lib
+
+lanes_loss = lanes_lib.lanes_loss  # kept for callers of the earlier location
 
 __all__ = ["SweepResult", "sweep", "choose_method", "compile_count", "METHODS"]
 
@@ -68,9 +70,6 @@ METHODS = ("auto", "lanes", "vmap", "map")
 
 # Keywords ``optimizers.get`` accepts for every optimizer besides the optimizer's own ones.
 _GENERIC_KEYWORDS = ("clip_norm", "clip_value", "weight_decay")
-
-# Lanes engine: largest total number of unrolled weight terms sum(fan_in * fan_out).
-_LANES_MAX_TERMS = 512
 
 # Lanes engine: runs per program call so that one (rows, runs) activation has ~this many floats.
 _LANES_TARGET_FLOATS = 1 << 16
@@ -317,115 +316,6 @@ def _check_sweepable(name: str, fixed: Mapping[str, Any], swept: Sequence[str]) 
 # --------------------------------------------------------------------------- lanes engine
 
 
-def _activation_of(problem) -> Callable | None:
-    act = dict(problem.config or {}).get("activation", "relu")
-    if callable(act):
-        return act
-    return mlp_lib.ACTIVATIONS.get(act)
-
-
-def _lanes_reason(problem, *, full_batch: bool = True) -> str | None:
-    """Why the lanes engine cannot run ``problem`` structurally (None if it can).
-
-    ``full_batch=False`` skips the training-batch condition (for evaluating a fixed split,
-    as landscape slices do).
-    """
-    if problem.data is None or problem.sizes is None or problem.apply is None:
-        return "the problem is not an MLP on a dataset"
-    n = int(problem.data.train.x.shape[0])
-    if full_batch and problem.batch_size is not None and problem.batch_size < n:
-        return f"it trains on minibatches (batch_size={problem.batch_size} < {n} rows)"
-    if problem.data.task not in ("regression", "classification", "binary"):
-        return f"unknown task {problem.data.task!r}"
-    if _activation_of(problem) is None:
-        return "unknown activation"
-    sizes = tuple(problem.sizes)
-    terms = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
-    if terms > _LANES_MAX_TERMS:
-        return (
-            f"the MLP {sizes} is too wide for unrolled lanes ({terms} weight terms > "
-            f"{_LANES_MAX_TERMS}); it is matmul-bound, where vmap/map is the better layout"
-        )
-    return None
-
-
-def _lanes_outputs(params, x, act) -> list[jax.Array]:
-    """Forward pass of R MLPs at once: ``params`` leaves ``(fan_in, fan_out, R)``/``(fan_out, R)``.
-
-    Returns the output units as a list of ``(n, R)`` arrays; inputs ``x`` are ``(n, d)``,
-    shared by every run.
-    """
-    a = [x[:, i : i + 1] for i in range(x.shape[1])]  # (n, 1): broadcast over runs
-    last = len(params) - 1
-    for k, layer in enumerate(params):
-        w, b = layer["w"], layer["b"]
-        fan_in, fan_out = w.shape[0], w.shape[1]
-        z = []
-        for o in range(fan_out):
-            acc = a[0] * w[0, o]
-            for i in range(1, fan_in):
-                acc = acc + a[i] * w[i, o]
-            z.append(acc + b[o])
-        a = z if k == last else [act(v) for v in z]
-    return a
-
-
-def _lanes_per_run_loss(problem, act):
-    """``(params_lanes, split) -> (R,)`` losses, the same math as ``problem.loss``."""
-    task = problem.data.task
-
-    def per_run(params, split):
-        out = _lanes_outputs(params, split.x, act)
-        n = split.x.shape[0]
-        if task == "regression":
-            y = split.y.reshape(n, -1)
-            total = 0.0
-            for o, v in enumerate(out):
-                total = total + jnp.sum(jnp.square(v - y[:, o : o + 1]), axis=0)
-            return total / (n * len(out))
-        if task == "classification":
-            m = out[0]
-            for v in out[1:]:
-                m = jnp.maximum(m, v)
-            m = jax.lax.stop_gradient(m)
-            s = 0.0
-            picked = 0.0
-            labels = split.y.astype(jnp.int32)[:, None]
-            for c, v in enumerate(out):
-                s = s + jnp.exp(v - m)
-                picked = picked + jnp.where(labels == c, v, 0.0)
-            return jnp.mean(m + jnp.log(s) - picked, axis=0)
-        z = out[0]
-        y = split.y.reshape(n, 1).astype(z.dtype)
-        return -jnp.mean(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z), axis=0)
-
-    return per_run
-
-
-def lanes_loss(problem) -> Callable | None:
-    """``(params_lanes, split) -> (R,)``: ``problem.loss`` of ``R`` parameter sets at once.
-
-    The leaves of ``params_lanes`` carry the ``R`` sets in a trailing axis (``w: (fan_in,
-    fan_out, R)``, ``b: (fan_out, R)``), so the sets sit along the vector lanes and the split's
-    rows are read once. ``None`` when the problem is not a small MLP on a dataset (see
-    :func:`choose_method`). Used by the lanes sweep engine and by landscape slices of
-    ``optlab.landscape.problem_loss``.
-    """
-    hit = _LANES_LOSS.get(id(problem))
-    if hit is None or hit[0] is not problem:  # one function object per problem: no recompiles
-        ok = _lanes_reason(problem, full_batch=False) is None and not _loss_lanes_reason(problem)
-        hit = (problem, _lanes_per_run_loss(problem, _activation_of(problem)) if ok else None)
-        _LANES_LOSS[id(problem)] = hit
-    return hit[1]
-
-
-_LANES_LOSS: dict = {}
-
-
-def _to_lanes(tree):
-    return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, -1), tree)
-
-
 class _Packing:
     """All of one run's parameters as rows of a single ``(P, R)`` array (runs last).
 
@@ -481,8 +371,7 @@ def _lanes_where(freeze, old, new, r: int):
 
 
 def _make_lanes_step(problem, make_opt, r: int, packing: _Packing):
-    act = _activation_of(problem)
-    per_run = _lanes_per_run_loss(problem, act)
+    per_run = lanes_lib.per_set_loss(problem)
 
     def step(state: _LanesState, hp, train_split, step_index):
         opt = make_opt(hp)
@@ -514,7 +403,6 @@ def _make_lanes_step(problem, make_opt, r: int, packing: _Packing):
 
 
 _ELEMENTWISE: dict = {}
-_LOSS_OK: dict = {}
 
 
 def _optimizer_lanes_reason(name: str, fixed: Mapping[str, Any], swept) -> str | None:
@@ -565,27 +453,6 @@ def _optimizer_lanes_reason(name: str, fixed: Mapping[str, Any], swept) -> str |
     return reason
 
 
-def _loss_lanes_reason(problem) -> str | None:
-    """None if the batched MLP loss equals ``problem.loss`` (two inits, train split)."""
-    hit = _LOSS_OK.get(id(problem))
-    if hit is not None and hit[0] is problem:
-        return hit[1]
-    reason = None
-    try:
-        ps = [problem.init(k) for k in jax.random.split(jax.random.key(0), 2)]
-        split = problem.data.train
-        per_run = _lanes_per_run_loss(problem, _activation_of(problem))
-        got = np.asarray(per_run(_to_lanes(jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ps)),
-                                 split))  # fmt: skip
-        want = np.asarray([float(problem.loss(p, split)) for p in ps])
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
-            reason = f"the batched MLP loss {got} does not match problem.loss {want}"
-    except Exception as e:  # noqa: BLE001
-        reason = f"the batched MLP loss failed ({type(e).__name__}: {e})"
-    _LOSS_OK[id(problem)] = (problem, reason)
-    return reason
-
-
 # --------------------------------------------------------------------------- method choice
 
 
@@ -621,7 +488,7 @@ def choose_method(
     """The engine and chunk size ``sweep`` uses, with the reason.
 
     Rule (measured on a 2-core CPU, ``benchmarks/sweep.py``): ``"lanes"`` for full-batch MLPs
-    with at most ``_LANES_MAX_TERMS`` weight terms and an elementwise optimizer; otherwise
+    with at most ``lanes_lib.MAX_TERMS`` weight terms and an elementwise optimizer; otherwise
     ``"map"`` over chunks of ``batch_size_runs`` runs, by default as many runs as keep one
     chunk's activations near ``_MAP_TARGET_FLOATS`` floats (small problems: all runs at once,
     i.e. a plain vmap; matmul-bound ones: a few runs per chunk).
@@ -633,11 +500,11 @@ def choose_method(
     if isinstance(problem, str):
         problem = problems_lib.get(problem)
     if method in ("auto", "lanes"):
-        reason = _lanes_reason(problem)
+        reason = lanes_lib.structural_reason(problem)
         if reason is None:
             reason = _optimizer_lanes_reason(optimizer, fixed, swept)
         if reason is None:
-            reason = _loss_lanes_reason(problem)
+            reason = lanes_lib.loss_reason(problem)
         if reason is None:
             g = min(n_runs, batch_size_runs or _lanes_group(problem))
             return "lanes", g, "full-batch small MLP, elementwise optimizer"

@@ -193,7 +193,7 @@ class ProblemLoss:
 
     Build it with :func:`problem_loss`. It is an ordinary ``loss_fn`` everywhere; slices of
     a small MLP problem use it to evaluate many grid points at once with the points along the
-    vector lanes (``optlab.sweep.lanes_loss``), which is much faster than vmapping an opaque
+    vector lanes (``optlab.lanes.lanes_loss``), which is much faster than vmapping an opaque
     loss over points.
     """
 
@@ -242,9 +242,9 @@ def _eval_lanes(per_run, split, params, directions, points, chunk):
 def _lanes_of(loss_fn) -> Callable | None:
     if not isinstance(loss_fn, ProblemLoss):
         return None
-    from optlab import sweep
+    from optlab import lanes
 
-    return sweep.lanes_loss(loss_fn.problem)
+    return lanes.lanes_loss(loss_fn.problem)
 
 
 def evaluate_points(
