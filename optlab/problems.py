@@ -131,19 +131,19 @@ class Problem:
         glob = [m for m in self.known_minima if m.is_global]
         return min(glob, key=lambda m: m.value) if glob else None
 
+    def loss_and_metrics(self, params: Any, batch: Split | None) -> tuple[jax.Array, dict]:
+        """``(loss, {metric: value})`` of ``params`` on ``batch``: pure and jittable.
+
+        The one definition of "evaluate on a split" that ``evaluate``, training and sweeps
+        (vmapped over runs) all compile.
+        """
+        return self.loss(params, batch), {k: m(params, batch) for k, m in self.metrics.items()}
+
     @functools.cached_property
-    def _evaluator(self) -> Callable[[Any, Split | None], dict[str, jax.Array]]:
+    def _evaluator(self) -> Callable[[Any, Split | None], tuple[jax.Array, dict]]:
         # cached_property writes to the instance __dict__ directly, so it works on a frozen
         # dataclass; one jitted evaluator per Problem instance, compiled once per split shape.
-        metrics = dict(self.metrics)
-        loss = self.loss
-
-        def evaluate(params, batch):
-            out = {"loss": loss(params, batch)}
-            out.update({k: m(params, batch) for k, m in metrics.items()})
-            return out
-
-        return jax.jit(evaluate)
+        return jax.jit(self.loss_and_metrics)
 
     def batch_of(self, split: str | Split | None) -> Split | None:
         """The full batch for ``split`` (a split name, a :class:`Split`, or None)."""
@@ -166,8 +166,8 @@ class Problem:
         """
         if isinstance(split, str) and self.data is None:
             split = None
-        out = self._evaluator(params, self.batch_of(split))
-        return {k: float(v) for k, v in out.items()}
+        loss, metrics = self._evaluator(params, self.batch_of(split))
+        return {"loss": float(loss), **{k: float(v) for k, v in metrics.items()}}
 
     def get_batch(self, split: str, key: jax.Array, step) -> Split | None:
         """Training batch ``step`` of ``split`` with this problem's batch size (jittable)."""
