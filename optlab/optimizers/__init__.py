@@ -14,13 +14,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax
 import optax
 
 from optlab.optimizers import _optax, custom  # noqa: F401  (registers the built-ins)
 from optlab.optimizers._registry import (
     Entry,
     check_finite,
+    concrete_float,
     defaults,
     entry,
     factory,
@@ -160,7 +160,8 @@ def get(
         ("weight_decay", weight_decay),
     ):
         check_finite(name, key, value)
-        if value is not None and _concrete(value) and float(value) < 0:
+        v = concrete_float(value)
+        if v is not None and v < 0:
             raise ValueError(f"{key}={value!r} must be non-negative")
 
     kwargs = dict(hyperparams)
@@ -186,17 +187,10 @@ def get(
     return optax.chain(*pre, opt) if pre else opt
 
 
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def _check_learning_rate(name: str, lr) -> None:
-    if lr is None or callable(lr) or not _concrete(lr):
-        return
-    try:
-        v = float(lr)
-    except (TypeError, ValueError):
-        return  # an array of learning rates (sweeps) is checked by the sweep itself
+    v = concrete_float(lr)
+    if v is None:
+        return  # a schedule, or learning rates swept as arrays (checked by the sweep itself)
     if not math.isfinite(v) or v <= 0:
         raise ValueError(
             f"optimizer {name!r}: learning_rate must be positive and finite, got {lr!r}"

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import optax
 
 # Keyword arguments of a factory that are not numeric hyperparameters (dtypes, masks,
@@ -133,21 +132,24 @@ def defaults(name: str) -> dict[str, Any]:
     return dict(entry(name).defaults)
 
 
-def is_concrete_number(x) -> bool:
-    return (
-        not isinstance(x, jax.core.Tracer)
-        and isinstance(x, (int, float))
-        and not isinstance(x, bool)
-    )
+def concrete_float(x) -> float | None:
+    """``float(x)`` for a concrete real scalar; ``None`` for anything else.
+
+    ``None`` for tracers (hyperparameters swept as arrays are traced: the sweep checks their
+    values itself), arrays of several values, callables (schedules), ``None`` and ``bool``.
+    Converting is the test: ``float`` of a tracer raises ``ConcretizationTypeError``, a
+    ``TypeError``.
+    """
+    if x is None or isinstance(x, bool) or callable(x):
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
 
 
 def check_finite(name: str, key: str, value) -> None:
     """Reject non-finite numeric hyperparameters (tracers and arrays in sweeps are skipped)."""
-    if isinstance(value, jax.core.Tracer) or value is None or isinstance(value, bool):
-        return
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return
-    if not math.isfinite(v):
+    v = concrete_float(value)
+    if v is not None and not math.isfinite(v):
         raise ValueError(f"{name}: hyperparameter {key}={value!r} must be finite")
