@@ -1,23 +1,22 @@
 """Saving and loading slices and analyses as plain files (JSON + ``.npz``, no pickle).
 
 ``save_slice(path, s)`` writes ``path.json`` (metadata) and ``path.npz`` (``alphas``,
-``betas``, ``values`` and any extra arrays such as projected trajectories); both are written
-atomically (temporary file + rename). ``load_slice(path)`` reads them back with
-``np.load(..., allow_pickle=False)``, so a figure can be re-plotted without recomputing.
+``betas``, ``values`` and any extra arrays such as projected trajectories), each written
+atomically and fsynced by ``optlab._io`` (JSON with non-finite floats as ``"nan"``/``"inf"``/
+``"-inf"``). ``load_slice(path)`` reads them back with ``np.load(..., allow_pickle=False)``,
+so a figure can be re-plotted without recomputing.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from optlab.landscape.analysis import _jsonable
+from optlab import _io
 from optlab.landscape.slices import Slice
 
 
@@ -26,23 +25,13 @@ def _stem(path) -> Path:
     return p.with_suffix("") if p.suffix in (".json", ".npz") else p
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path, obj: Any) -> None:
+def write_json(path, obj: Any) -> Path:
     """Write ``obj`` (numpy values converted; non-finite floats as strings) atomically."""
-    data = json.dumps(_jsonable(obj), indent=2, sort_keys=True).encode()
-    _atomic_write(Path(path), lambda fh: fh.write(data))
+    return _io.write_json(path, obj)
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    return _io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -> Path:
@@ -65,7 +54,7 @@ def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -
         if v.dtype == object:
             raise ValueError(f"arrays[{k!r}] is not numeric (object arrays need pickle)")
     payload = {"alphas": s.alphas, "betas": s.betas, "values": s.values, **extra}
-    _atomic_write(stem.with_suffix(".npz"), lambda fh: np.savez(fh, **payload))
+    _write_npz(stem.with_suffix(".npz"), payload)
     meta = {"format": "optlab.landscape.slice/1", "arrays": sorted(payload), **dict(s.metadata)}
     write_json(stem.with_suffix(".json"), meta)
     return stem
@@ -91,16 +80,13 @@ def save_analysis(path, analysis) -> Path:
     """Save a :class:`~optlab.landscape.SliceAnalysis`: summary JSON + grids (``basins``)."""
     stem = _stem(path)
     write_json(stem.with_suffix(".json"), analysis.to_dict())
-    _atomic_write(
-        stem.with_suffix(".npz"),
-        lambda fh: np.savez(
-            fh,
-            alphas=analysis.alphas,
-            betas=analysis.betas,
-            values=analysis.values,
-            basins=analysis.basins,
-        ),
-    )
+    arrays = {
+        "alphas": analysis.alphas,
+        "betas": analysis.betas,
+        "values": analysis.values,
+        "basins": analysis.basins,
+    }
+    _write_npz(stem.with_suffix(".npz"), arrays)
     return stem
 
 
