@@ -35,7 +35,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 import shutil
@@ -47,6 +46,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# One JSON convention and one atomic writer for every file optlab writes (re-exported here:
+# ``store.canonical_json``, ``store.atomic_write_text``... are public names of the store).
+from optlab._io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    canonical_json,
+    fsync_dir,
+    jsonable,
+    unjson,
+)
 
 __all__ = [
     "CorruptRecordError",
@@ -67,44 +77,6 @@ class CorruptRecordError(ValueError):
     """A stored record is unreadable or inconsistent; the message says how to recompute it."""
 
 
-def _jsonable(x: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples to plain JSON types (recursively)."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        x = float(x)
-    if isinstance(x, float) and not math.isfinite(x):
-        # JSON has no inf/nan: store as strings, decoded by _unjson.
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
-
-
-_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _unjson(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _unjson(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_unjson(v) for v in x]
-    if isinstance(x, str) and x in _SPECIAL:
-        return _SPECIAL[x]
-    return x
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no whitespace; numpy types converted; inf/nan as strings."""
-    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
 def run_id(config: Mapping[str, Any]) -> str:
     """Stable id of a run: sha256 of :func:`canonical_json` of its full config (20 hex digits).
 
@@ -113,38 +85,6 @@ def run_id(config: Mapping[str, Any]) -> str:
       True
     """
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:_ID_LEN]
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform/filesystem
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _git_commit() -> dict[str, Any] | None:
@@ -256,7 +196,7 @@ class Store:
         Raises:
           ValueError: the directory holds a study with a different config.
         """
-        config = _unjson(json.loads(canonical_json(config)))
+        config = unjson(json.loads(canonical_json(config)))
         if not _is_writer():
             return self
         self.root.mkdir(parents=True, exist_ok=True)
@@ -280,8 +220,8 @@ class Store:
                 "sessions": [session],
             }
         if info:
-            manifest.setdefault("info", {}).update(_jsonable(info))
-        atomic_write_text(self.manifest_path, json.dumps(_jsonable(manifest), indent=2) + "\n")
+            manifest.setdefault("info", {}).update(jsonable(info))
+        atomic_write_text(self.manifest_path, json.dumps(jsonable(manifest), indent=2) + "\n")
         return self
 
     def manifest(self) -> dict[str, Any]:
@@ -300,15 +240,15 @@ class Store:
             ) from None
         if not isinstance(m, dict) or "config" not in m:
             raise CorruptRecordError(f"corrupt manifest {self.manifest_path}: no 'config' entry")
-        return _unjson(m)
+        return unjson(m)
 
     def update_info(self, info: Mapping[str, Any]) -> None:
         """Merge ``info`` into ``manifest["info"]`` (atomic rewrite)."""
         if not _is_writer():
             return
         m = self.manifest()
-        m.setdefault("info", {}).update(_jsonable(info))
-        atomic_write_text(self.manifest_path, json.dumps(_jsonable(m), indent=2) + "\n")
+        m.setdefault("info", {}).update(jsonable(info))
+        atomic_write_text(self.manifest_path, json.dumps(jsonable(m), indent=2) + "\n")
 
     # ------------------------------------------------------------------ runs
     def run_dir(self, rid: str) -> Path:
@@ -356,8 +296,8 @@ class Store:
         record = {
             "format": FORMAT_VERSION,
             "run_id": rid,
-            "config": _jsonable(config),
-            "summary": _jsonable(summary),
+            "config": jsonable(config),
+            "summary": jsonable(summary),
             "curves_sha256": hashlib.sha256(npz).hexdigest(),
             "curve_keys": sorted(arrays),
         }
@@ -372,7 +312,7 @@ class Store:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -382,7 +322,7 @@ class Store:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(self.runs_dir)
+        fsync_dir(self.runs_dir)
         return rid
 
     def _corrupt(self, path: Path, reason: str) -> CorruptRecordError:
@@ -408,7 +348,7 @@ class Store:
             raise self._corrupt(sj, "missing run_id/config/summary entries")
         if record["run_id"] != rid:
             raise self._corrupt(sj, f"run_id {record['run_id']!r} != directory name {rid!r}")
-        if run_id(_unjson(record["config"])) != rid:
+        if run_id(unjson(record["config"])) != rid:
             raise self._corrupt(sj, "the stored config does not hash to the run id (edited?)")
         try:
             raw = cz.read_bytes()
@@ -421,7 +361,7 @@ class Store:
                 curves = {k: z[k] for k in z.files}
         except Exception as err:  # noqa: BLE001
             raise self._corrupt(cz, f"cannot be loaded ({err})") from None
-        return RunRecord(rid, _unjson(record["config"]), _unjson(record["summary"]), curves)
+        return RunRecord(rid, unjson(record["config"]), unjson(record["summary"]), curves)
 
     def load_runs(self, ids: Iterable[str] | None = None) -> list[RunRecord]:
         """Load (and verify) the given runs, or all finished runs."""
