@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optlab import _cache, _checks, distributed
 from optlab.landscape._util import (
     as_grid_axis,
     cast_tree,
@@ -84,30 +85,29 @@ def _eval_impl(loss_fn, params, directions, points, batch_size, parallel=1):
 _eval_points = jax.jit(_eval_impl, static_argnames=("loss_fn", "batch_size", "parallel"))
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size", "parallel"))
-def _eval_sharded(loss_fn, params, directions, points3, batch_size, parallel):
-    # points3: (n_devices, per_device, k), sharded on axis 0; each device maps its own share
-    return jax.vmap(lambda pts: _eval_impl(loss_fn, params, directions, pts, batch_size, parallel))(
-        points3
-    )
+# one per-device evaluation function per (loss, chunk layout), so that the sharded program
+# compiled for it is reused (distributed.shard_batched caches by function identity)
+_PER_DEVICE = _cache.Cache(maxsize=64)
 
 
-def _evaluate_on_devices(loss_fn, params, directions, pts, bs, par, devices):
-    from jax.sharding import Mesh, NamedSharding
-    from jax.sharding import PartitionSpec as P
+def _per_device(loss_fn, batch_size: int, parallel: int) -> Callable:
+    """``(points, params, directions) -> losses`` for one device's share of the points."""
 
-    nd = len(devices)
-    n = pts.shape[0]
-    per = -(-n // nd)
-    pad = per * nd - n
-    if pad:
-        pts = jnp.concatenate([pts, jnp.repeat(pts[-1:], pad, axis=0)])
-    mesh = Mesh(np.asarray(devices), ("points",))
-    pts3 = jax.device_put(pts.reshape(nd, per, pts.shape[-1]), NamedSharding(mesh, P("points")))
-    rep = NamedSharding(mesh, P())
-    params, directions = jax.device_put((params, directions), rep)
-    out = _eval_sharded(loss_fn, params, directions, pts3, bs, par)
-    return np.asarray(out).reshape(-1)[:n]
+    def build():
+        return functools.partial(_eval_share, loss_fn, batch_size, parallel)
+
+    return _PER_DEVICE.get((_cache.ref(loss_fn), batch_size, parallel), build)
+
+
+def _eval_share(loss_fn, batch_size, parallel, points, params, directions):
+    return _eval_impl(loss_fn, params, directions, points, batch_size, parallel)
+
+
+def _evaluate_on_devices(loss_fn, params, directions, pts, *, batch_size, parallel, devices):
+    """The points split over ``devices`` (``optlab.distributed``), each walking its share."""
+    mesh = distributed.batch_mesh(devices)
+    fn = _per_device(loss_fn, batch_size, parallel)
+    return np.asarray(distributed.shard_batched(fn, pts, params, directions, mesh=mesh))
 
 
 def auto_parallel(batch_size: int) -> int:
@@ -118,7 +118,7 @@ def auto_parallel(batch_size: int) -> int:
     return int(max(1, min(4, os.cpu_count() or 1)))
 
 
-_COST_CACHE: dict = {}
+_COST_CACHE = _cache.Cache(maxsize=256)
 
 
 def point_cost(loss_fn: Callable, params) -> dict[str, float]:
@@ -128,19 +128,10 @@ def point_cost(loss_fn: Callable, params) -> dict[str, float]:
     function do not lower it again.
     """
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    key = (loss_fn, treedef, tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves))
-    try:
-        hit = _COST_CACHE.get(key)
-    except TypeError:  # unhashable loss_fn
-        hit, key = None, None
-    if hit is not None:
-        return hit
-    cost = _point_cost(loss_fn, params)
-    if key is not None:
-        if len(_COST_CACHE) > 256:
-            _COST_CACHE.clear()
-        _COST_CACHE[key] = cost
-    return cost
+    shapes = tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves)
+    return _COST_CACHE.get(
+        (_cache.ref(loss_fn), treedef, shapes), lambda: _point_cost(loss_fn, params)
+    )
 
 
 def _point_cost(loss_fn: Callable, params) -> dict[str, float]:
@@ -177,14 +168,10 @@ def auto_batch_size(loss_fn: Callable, params, n_points: int) -> int:
     return int(max(1, min(by_flops, by_bytes, MAX_BATCH_SIZE, n_points)))
 
 
-def _check_batch_size(batch_size, n_points):
-    if batch_size is None:
-        return None
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(
-            f"batch_size must be a positive int or None (automatic), got {batch_size!r}"
-        )
-    return int(min(batch_size, n_points))
+def _check_batch_size(batch_size, n_points: int) -> int | None:
+    """``batch_size`` (a positive int, at most ``n_points``) or ``None`` (automatic)."""
+    batch_size = _checks.positive_int("batch_size", batch_size, allow_none=True)
+    return None if batch_size is None else min(batch_size, n_points)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -263,15 +250,14 @@ def evaluate_points(
     The building block of :func:`slice_1d` and :func:`slice_2d` (and of evaluating along
     any curve in a plane). ``points`` has shape ``(n, len(directions))``. With several
     devices (``devices``, default ``jax.local_devices()``) the points are sharded over them
-    (``NamedSharding`` on a one-axis mesh) and each device walks its share in chunks.
+    (``optlab.distributed.shard_batched``) and each device walks its share in chunks.
 
     ``shard="points"`` (default) splits the points over the devices; ``shard="data"`` keeps
     every point's evaluation whole and leaves the devices to the data: use it with a loss
     whose batch rows are split over the devices (``optlab.distributed.data_parallel_loss``),
     for a model or batch too large for one device.
     """
-    if shard not in ("points", "data"):
-        raise ValueError(f"shard must be 'points' or 'data', got {shard!r}")
+    _checks.one_of("shard", shard, ("points", "data"))
     for k, d in enumerate(directions):
         check_same_tree(params, d, f"d{k + 1}")
     pts = np.asarray(points, dtype=np.float64)
@@ -296,7 +282,9 @@ def evaluate_points(
         else:
             par = 1
         if shard == "points" and len(devs) > 1 and n >= len(devs):
-            out = _evaluate_on_devices(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par, devs)
+            out = _evaluate_on_devices(
+                loss_fn, p, ds, jnp.asarray(pts, dt), batch_size=bs, parallel=par, devices=devs
+            )
         else:
             out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
         return np.asarray(out, dtype=np.float64)
