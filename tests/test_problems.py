@@ -328,8 +328,7 @@ def test_register_new_problem():
         with pytest.raises(ValueError, match="already registered"):
             problems.register(name)(lambda: None)
     finally:  # keep the global registry as other tests (e.g. `optlab list`) expect it
-        problems._REGISTRY.pop(name, None)
-        problems._DESCRIPTIONS.pop(name, None)
+        problems.core._REGISTRY.pop(name, None)
 
 
 # ------------------------------------------------------------------- MLP problems
