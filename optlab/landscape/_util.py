@@ -106,18 +106,6 @@ def check_resolution(resolution) -> tuple[int, int]:
     return int(res[0]), int(res[1])
 
 
-def tree_vdot(a, b) -> jax.Array:
-    """Sum over leaves of the elementwise products."""
-    return sum(
-        jnp.vdot(x, y)
-        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
-    )
-
-
-def tree_norm(a) -> jax.Array:
-    return jnp.sqrt(tree_vdot(a, a))
-
-
 def flat64(tree) -> np.ndarray:
     """All leaves of ``tree`` concatenated into one float64 numpy vector."""
     leaves = jax.tree_util.tree_leaves(tree)

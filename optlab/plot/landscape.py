@@ -3,7 +3,8 @@
 Every function takes numpy arrays (or the JSON-able summary of an analysis, as written by
 ``optlab.landscape.save_analysis`` / returned by ``SliceAnalysis.to_dict()``), draws on a new
 figure sized for a paper column (3.4 in wide) unless ``ax`` is given, and returns the figure.
-``save(fig, stem)`` writes ``stem.pdf`` and ``stem.png``.
+``save(fig, stem)`` writes ``stem.pdf`` and ``stem.png`` (atomically, through the one figure
+saver ``optlab.plot._mpl.save``).
 
 - :func:`contour`: filled contours (optionally log-scaled) with minima (global one starred),
   saddles with their barrier heights, basins shaded, trajectories overlaid.
@@ -22,8 +23,9 @@ from typing import Any
 
 import matplotlib
 import numpy as np
-from matplotlib import colors
-from matplotlib.figure import Figure
+from matplotlib import colors, ticker
+
+from optlab.plot import _mpl
 
 COLUMN_WIDTH = 3.4
 RC = {
@@ -46,21 +48,14 @@ def _fig(ax, height=2.8, projection=None):
     if ax is not None:
         return ax.figure, ax
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(COLUMN_WIDTH, height), layout="constrained")
-        ax = fig.add_subplot(projection=projection)
-    return fig, ax
+        return _mpl.new_figure(
+            figsize=(COLUMN_WIDTH, height), subplot_kw={"projection": projection}
+        )
 
 
 def save(fig, stem, formats: Sequence[str] = ("pdf", "png")) -> list[Path]:
     """Write ``stem.pdf`` and ``stem.png`` (parent folders created); returns the paths."""
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, bbox_inches="tight", pad_inches=0.02)
-        out.append(path)
-    return out
+    return _mpl.save(fig, stem, formats, bbox_inches="tight", pad_inches=0.02)
 
 
 def _summary(analysis) -> dict | None:
@@ -69,12 +64,6 @@ def _summary(analysis) -> dict | None:
     if isinstance(analysis, Mapping):
         return dict(analysis)
     return analysis.to_dict()
-
-
-def _f(x) -> float:
-    if isinstance(x, str):
-        return float(x)  # "inf", "nan"
-    return float(x)
 
 
 def _log_values(values: np.ndarray):
@@ -127,95 +116,17 @@ def contour(
     fig, ax = _fig(ax, height)
     with matplotlib.rc_context(RC):
         A, B = np.meshgrid(a, b, indexing="ij")
-        vm = np.ma.masked_invalid(v)
-        norm = None
-        if log_scale:
-            shifted, _ = _log_values(v)
-            vm = np.ma.masked_invalid(shifted)
-            lo, hi = vm.min(), vm.max()
-            lev = np.geomspace(lo, hi, levels) if hi > lo else levels
-            norm = colors.LogNorm(vmin=lo, vmax=hi)
-        else:
-            lev = levels
-        if basins is not None:
-            lab = np.ma.masked_less(np.asarray(basins), 0)
-            n_lab = int(lab.max()) + 1 if lab.count() else 1
-            pastel = matplotlib.colormaps["Pastel1" if n_lab <= 9 else "tab20"]
-            ax.pcolormesh(
-                A,
-                B,
-                lab,
-                cmap=pastel,
-                vmin=-0.5,
-                vmax=pastel.N - 0.5,
-                shading="nearest",
-                rasterized=True,
-            )
-            cs = ax.contour(A, B, vm, levels=lev, norm=norm, cmap=cmap, linewidths=0.5)
-        else:
-            cs = ax.contourf(A, B, vm, levels=lev, norm=norm, cmap=cmap)
-            cs.set_rasterized(True)
+        cs = _draw_levels(ax, A, B, v, basins, log_scale, levels, cmap)
         if np.any(~np.isfinite(v)):
-            ax.contourf(
-                A,
-                B,
-                (~np.isfinite(v)).astype(float),
-                levels=[0.5, 1.5],
-                colors="none",
-                hatches=["////"],
-            )
+            _hatch_nonfinite(ax, A, B, v)
         if colorbar:
-            cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
-            cb.set_label("loss - min + eps (log)" if log_scale else "loss")
-            if log_scale:
-                from matplotlib import ticker
-
-                cb.locator = ticker.LogLocator(numticks=6)
-                cb.formatter = ticker.LogFormatterSciNotation()
-                cb.update_ticks()
-            cb.ax.tick_params(labelsize=5.5)
+            _colorbar(fig, ax, cs, log_scale)
         s = _summary(analysis)
         if s is not None:
             minima = s.get("minima", [])
-            for k, m in enumerate(minima):
-                p = np.asarray(m["point"], np.float64)
-                if m.get("is_global"):
-                    ax.plot(*p, marker="*", ms=9, mfc="gold", mec="k", mew=0.6, zorder=5)
-                else:
-                    mk = "s" if m.get("on_boundary") else "o"
-                    ax.plot(*p, marker=mk, ms=4, mfc="white", mec="k", mew=0.6, zorder=5)
-                ax.annotate(
-                    str(k),
-                    p,
-                    clip_on=True,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                    fontsize=5.5,
-                    color="k",
-                    zorder=6,
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
-                )
+            _mark_minima(ax, minima)
             if show_saddles:
-                for sd in s.get("critical_saddles", []):
-                    if list(sd.get("minima", [-1, -1])) == [-1, -1]:  # not a barrier
-                        p = np.asarray(sd["point"], np.float64)
-                        ax.plot(*p, marker="x", ms=3.5, color="0.35", mew=0.8, zorder=5)
-                for sd in s.get("saddles", []):
-                    p = np.asarray(sd["point"], np.float64)
-                    ax.plot(*p, marker="x", ms=4.5, color="crimson", mew=1.0, zorder=5)
-                    if annotate_barriers and minima:
-                        i, j = sd["minima"]
-                        hi_min = max(_f(minima[i]["value"]), _f(minima[j]["value"]))
-                        h = _f(sd["value"]) - hi_min
-                        ax.annotate(
-                            f"{h:.3g}",
-                            p,
-                            xytext=(3, -7),
-                            textcoords="offset points",
-                            fontsize=5.5,
-                            color="crimson",
-                            zorder=6,
-                        )
+                _mark_saddles(ax, s, minima, annotate_barriers)
         if trajectories:
             _draw_trajectories(ax, trajectories)
         ax.set_xlim(a[0], a[-1])
@@ -225,6 +136,107 @@ def contour(
         if title:
             ax.set_title(title)
     return fig
+
+
+def _draw_levels(ax, A, B, v, basins, log_scale, levels, cmap):
+    """Filled contours, or pastel basins under contour lines; returns the contour set."""
+    vm = np.ma.masked_invalid(v)
+    norm = None
+    if log_scale:
+        shifted, _ = _log_values(v)
+        vm = np.ma.masked_invalid(shifted)
+        lo, hi = vm.min(), vm.max()
+        lev = np.geomspace(lo, hi, levels) if hi > lo else levels
+        norm = colors.LogNorm(vmin=lo, vmax=hi)
+    else:
+        lev = levels
+    if basins is None:
+        cs = ax.contourf(A, B, vm, levels=lev, norm=norm, cmap=cmap)
+        cs.set_rasterized(True)
+        return cs
+    lab = np.ma.masked_less(np.asarray(basins), 0)
+    n_lab = int(lab.max()) + 1 if lab.count() else 1
+    pastel = matplotlib.colormaps["Pastel1" if n_lab <= 9 else "tab20"]
+    ax.pcolormesh(
+        A,
+        B,
+        lab,
+        cmap=pastel,
+        vmin=-0.5,
+        vmax=pastel.N - 0.5,
+        shading="nearest",
+        rasterized=True,
+    )
+    return ax.contour(A, B, vm, levels=lev, norm=norm, cmap=cmap, linewidths=0.5)
+
+
+def _hatch_nonfinite(ax, A, B, v):
+    """Hatch the vertices where the loss is NaN or Inf."""
+    ax.contourf(
+        A,
+        B,
+        (~np.isfinite(v)).astype(float),
+        levels=[0.5, 1.5],
+        colors="none",
+        hatches=["////"],
+    )
+
+
+def _colorbar(fig, ax, cs, log_scale):
+    cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
+    cb.set_label("loss - min + eps (log)" if log_scale else "loss")
+    if log_scale:
+        cb.locator = ticker.LogLocator(numticks=6)
+        cb.formatter = ticker.LogFormatterSciNotation()
+        cb.update_ticks()
+    cb.ax.tick_params(labelsize=5.5)
+
+
+def _mark_minima(ax, minima):
+    """Minima numbered in order: the global one a star, edge minima squares, others circles."""
+    for k, m in enumerate(minima):
+        p = np.asarray(m["point"], np.float64)
+        if m.get("is_global"):
+            ax.plot(*p, marker="*", ms=9, mfc="gold", mec="k", mew=0.6, zorder=5)
+        else:
+            mk = "s" if m.get("on_boundary") else "o"
+            ax.plot(*p, marker=mk, ms=4, mfc="white", mec="k", mew=0.6, zorder=5)
+        ax.annotate(
+            str(k),
+            p,
+            clip_on=True,
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize=5.5,
+            color="k",
+            zorder=6,
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
+        )
+
+
+def _mark_saddles(ax, summary, minima, annotate_barriers):
+    """Saddles that are not barriers in grey; barrier saddles in crimson with their height
+    over the higher of the two minima they separate."""
+    for sd in summary.get("critical_saddles", []):
+        if list(sd.get("minima", [-1, -1])) == [-1, -1]:  # not a barrier
+            p = np.asarray(sd["point"], np.float64)
+            ax.plot(*p, marker="x", ms=3.5, color="0.35", mew=0.8, zorder=5)
+    for sd in summary.get("saddles", []):
+        p = np.asarray(sd["point"], np.float64)
+        ax.plot(*p, marker="x", ms=4.5, color="crimson", mew=1.0, zorder=5)
+        if annotate_barriers and minima:
+            i, j = sd["minima"]
+            hi_min = max(float(minima[i]["value"]), float(minima[j]["value"]))
+            h = float(sd["value"]) - hi_min
+            ax.annotate(
+                f"{h:.3g}",
+                p,
+                xytext=(3, -7),
+                textcoords="offset points",
+                fontsize=5.5,
+                color="crimson",
+                zorder=6,
+            )
 
 
 def _draw_trajectories(ax, trajectories: Mapping[str, np.ndarray]):
@@ -337,8 +349,8 @@ def disconnectivity(analysis, *, ax=None, title=None, height=2.4, label_values=T
     s = _summary(analysis)
     minima = s["minima"]
     k = len(minima)
-    vals = np.array([_f(m["value"]) for m in minima])
-    tree = np.asarray([[_f(x) for x in row] for row in s.get("merge_tree", [])]).reshape(-1, 4)
+    vals = np.array([float(m["value"]) for m in minima])
+    tree = np.asarray([[float(x) for x in row] for row in s.get("merge_tree", [])]).reshape(-1, 4)
     fig, ax = _fig(ax, height)
     with matplotlib.rc_context(RC):
         if k == 0:
@@ -473,11 +485,8 @@ def overview(
     """Two panels side by side (full text width, 7 in): contour with analysis and the
     disconnectivity graph."""
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(2 * COLUMN_WIDTH, 2.8), layout="constrained")
-        axes = fig.subplots(
-            1,
-            2,
-            gridspec_kw={"width_ratios": [1.4, 1]},
+        fig, axes = _mpl.new_figure(
+            1, 2, figsize=(2 * COLUMN_WIDTH, 2.8), gridspec_kw={"width_ratios": [1.4, 1]}
         )
     contour(
         alphas,
