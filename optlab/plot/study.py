@@ -1,7 +1,11 @@
 """Figures and tables of a comparison study, from its results directory only.
 
 Everything here reads :class:`optlab.study.StudyResults` (numpy arrays loaded from the store)
-and writes files; nothing is trained or computed with jax. :func:`write_report` produces:
+and writes files; nothing is trained or computed with jax, and no statistic is computed here:
+summaries, bootstrap intervals, paired tests, ranks, performance profiles and tuning-budget
+curves come from ``optlab.study.results`` (:meth:`StudyResults.comparison`,
+:meth:`StudyResults.performance_profile`, :meth:`PairResult.tuning_budget`); this module draws
+and formats them. :func:`write_report` produces:
 
 - ``figures/curves_<problem>``: training loss and the validation metric across evaluation
   seeds (median line, interquartile band) against steps and against wall-clock seconds;
@@ -30,9 +34,9 @@ from pathlib import Path
 import matplotlib
 import matplotlib.ticker
 import numpy as np
-from matplotlib.figure import Figure
 
-from optlab import stats
+from optlab._io import atomic_write_text
+from optlab.plot._mpl import new_figure, save
 
 __all__ = [
     "color_of",
@@ -100,22 +104,6 @@ def color_of(optimizer: str) -> str | tuple:
     return _PALETTE[zlib.crc32(optimizer.encode()) % len(_PALETTE)]
 
 
-def _subplots(nrows=1, ncols=1, *, figsize, constrained_layout=True):
-    """A figure without pyplot (no global state, works under any backend)."""
-    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
-    return fig, fig.subplots(nrows, ncols)
-
-
-def _save(fig, path_stem: Path, formats: Sequence[str]) -> list[Path]:
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for fmt in formats:
-        p = path_stem.with_suffix(f".{fmt}")
-        fig.savefig(p, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)
-        out.append(p)
-    return out
-
-
 def _label(key: str) -> str:
     if key == "train_loss":
         return "f(x)"
@@ -150,17 +138,12 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _metric_scale(res, problem: str) -> bool:
-    pr = res.pair(problem, res.optimizers[0])
-    return not pr.higher_is_better
-
-
 def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Learning curves: median and IQR over evaluation seeds, vs steps and vs wall-clock."""
     analytic = res.pair(problem, res.optimizers[0]).val_key == "train_loss"
     ncols = 2 if analytic else 3
     with matplotlib.rc_context(_STYLE):
-        fig, axes = _subplots(1, ncols, figsize=(2.6 * ncols, 2.3), constrained_layout=True)
+        fig, axes = new_figure(1, ncols, figsize=(2.6 * ncols, 2.3))
         for o in res.optimizers:
             pr = res.pair(problem, o)
             c = color_of(o)
@@ -188,13 +171,13 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
         fig.suptitle(
             f"{problem}: median and interquartile range over {len(pr0.final)} seeds", fontsize=8
         )
-        return _save(fig, out_dir / f"curves_{problem}", formats)
+        return save(fig, out_dir / f"curves_{problem}", formats)
 
 
 def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Validation score of each tuning trial against its learning rate."""
     with matplotlib.rc_context(_STYLE):
-        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        fig, ax = new_figure(figsize=(3.4, 2.5))
         any_lr = False
         top = []
         for o in res.optimizers:
@@ -229,15 +212,13 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
         ax.set_title(f"{problem}: learning-rate sensitivity (x = diverged, * = selected)")
         if any_lr:
             ax.legend(frameon=False)
-        return _save(fig, out_dir / f"lr_sensitivity_{problem}", formats)
+        return save(fig, out_dir / f"lr_sensitivity_{problem}", formats)
 
 
 def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Box plots of the per-seed test metric, each seed drawn as a point."""
     with matplotlib.rc_context(_STYLE):
-        fig, ax = _subplots(
-            figsize=(0.55 * len(res.optimizers) + 1.4, 2.5), constrained_layout=True
-        )
+        fig, ax = new_figure(figsize=(0.55 * len(res.optimizers) + 1.4, 2.5))
         rng = np.random.default_rng(0)  # jitter only
         data, labels = [], []
         for i, o in enumerate(res.optimizers):
@@ -273,31 +254,14 @@ def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list
             ax.set_yscale("log")
         ax.set_ylabel(_label(pr0.test_key))
         ax.set_title(f"{problem}: final {_label(pr0.test_key)}, {len(pr0.final)} seeds")
-        return _save(fig, out_dir / f"final_{problem}", formats)
-
-
-def profile_costs(res) -> tuple[np.ndarray, list[str]]:
-    """(n_problems, n_optimizers) median steps-to-target (inf if the median run fails)."""
-    costs = np.array(
-        [
-            [float(np.median(res.steps_to_target(p, o))) for o in res.optimizers]
-            for p in res.problems
-        ]
-    )
-    costs = np.where(costs <= 0, 0.5, costs)  # a run at target from the start: half a step
-    return costs, list(res.problems)
+        return save(fig, out_dir / f"final_{problem}", formats)
 
 
 def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Dolan–Moré performance profiles of the median steps-to-target."""
-    costs, _ = profile_costs(res)
-    ratios = stats.performance_ratios(costs)
-    finite = ratios[np.isfinite(ratios)]
-    tmax = max(2.0, float(finite.max()) * 1.1) if finite.size else 2.0
-    taus = np.geomspace(1.0, tmax, 200)
-    rho = stats.performance_profile(costs, taus)
+    taus, rho = res.performance_profile()
     with matplotlib.rc_context(_STYLE):
-        fig, ax = _subplots(figsize=(4.3, 2.5), constrained_layout=True)
+        fig, ax = new_figure(figsize=(4.3, 2.5))
         for i, o in enumerate(res.optimizers):
             ax.step(taus, rho[i], where="post", color=color_of(o), label=o)
         ax.set_xscale("log", base=2)
@@ -310,19 +274,17 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
         )
         ax.set_title(f"Performance profiles over {len(res.problems)} problem(s)")
         fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
-        return _save(fig, out_dir / "performance_profile", formats)
+        return save(fig, out_dir / "performance_profile", formats)
 
 
 def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
     """Expected best validation score after k trials (exact, without replacement) ± std."""
     with matplotlib.rc_context(_STYLE):
-        fig, ax = _subplots(figsize=(3.4, 2.5), constrained_layout=True)
+        fig, ax = new_figure(figsize=(3.4, 2.5))
         pr0 = res.pair(problem, res.optimizers[0])
         for o in res.optimizers:
             pr = res.pair(problem, o)
-            ks, m, sd = stats.tuning_budget_curve(
-                pr.trial_scores, higher_is_better=pr.higher_is_better
-            )
+            ks, m, sd = pr.tuning_budget()
             ok = np.isfinite(m)
             ax.plot(ks[ok], m[ok], "o-", color=color_of(o), label=o, markersize=3)
             # the best of k trials lies between the worst and best trial: clip the ±std band
@@ -343,7 +305,7 @@ def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png"))
         ax.set_title(f"{problem}: expected best of k trials (± std)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(frameon=False)
-        return _save(fig, out_dir / f"tuning_budget_{problem}", formats)
+        return save(fig, out_dir / f"tuning_budget_{problem}", formats)
 
 
 def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list[Path]:
@@ -355,7 +317,7 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
         x, y, f = z["x"], z["y"], z["z"]
     info = res.manifest.get("info", {}).get("problems", {}).get(problem, {})
     with matplotlib.rc_context({**_STYLE, "axes.grid": False}):
-        fig, ax = _subplots(figsize=(3.6, 3.0), constrained_layout=True)
+        fig, ax = new_figure(figsize=(3.6, 3.0))
         fmin = float(np.min(f))
         levels = fmin + np.geomspace(1e-2, max(1e-1, float(np.max(f)) - fmin), 25)
         ax.contour(x, y, f, levels=levels, cmap="Greys_r", linewidths=0.5, alpha=0.7)
@@ -377,7 +339,7 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
         ax.set(xlim=(x[0], x[-1]), ylim=(y[0], y[-1]), xlabel="$x_1$", ylabel="$x_2$")
         ax.set_title(f"{problem} (illustration; tuned, equal budgets)")
         ax.legend(frameon=True, framealpha=0.85, edgecolor="none", fontsize=6, loc="best")
-        return _save(fig, out_dir / f"trajectories_{problem}", formats)
+        return save(fig, out_dir / f"trajectories_{problem}", formats)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -442,20 +404,38 @@ def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
       median steps-to-target, paired difference to ``baseline`` with CI and sign/Wilcoxon
       p-values, the selected hyperparameters, compile and run time.
     - ``ranks``: average rank over problems (by mean test metric; failures rank last).
+
+    The numbers are :meth:`optlab.study.StudyResults.comparison`'s; this only formats them.
     """
-    baseline = baseline or res.optimizers[0]
-    if baseline not in res.optimizers:
-        raise ValueError(f"baseline {baseline!r} is not in the study's optimizers {res.optimizers}")
-    out = {}
-    # ---- overview
+    cmp = res.comparison(baseline)
+    out = {"results": _overview_table(res, cmp)}
+    out["ranks"] = _render(
+        ["optimizer", "average rank"],
+        [[o, f"{r:.2f}"] for o, r in zip(res.optimizers, cmp.average_ranks, strict=True)],
+        [[False, bool(r == cmp.average_ranks.min())] for r in cmp.average_ranks],
+        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged).",
+    )
+    for p in res.problems:
+        out[p] = _problem_table(res, cmp, p)
+    return out
+
+
+def _bold_best(values: Sequence[float], higher: bool) -> list[bool]:
+    """Which entries equal the best finite value (none when no value is finite)."""
+    col = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(col).any():
+        return [False] * col.size
+    best = np.nanmax(col) if higher else np.nanmin(col)
+    return [bool(v == best) for v in col]
+
+
+def _overview_table(res, cmp) -> tuple[str, str]:
     header = ["optimizer", *res.problems]
-    means = np.full((len(res.optimizers), len(res.problems)), np.nan)
     cells = [[o] for o in res.optimizers]
+    bold = [[False] * len(header) for _ in res.optimizers]
     for j, p in enumerate(res.problems):
-        for i, o in enumerate(res.optimizers):
-            pr = res.pair(p, o)
-            s = stats.summarize(pr.final_values(), pr.final_failed(), n_boot=1000)
-            means[i, j] = s.mean
+        summaries = [cmp.pairs[(p, o)].summary for o in res.optimizers]
+        for i, s in enumerate(summaries):
             if s.n_failed == s.n:
                 c = f"all {s.n} diverged"
             else:
@@ -463,112 +443,73 @@ def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
                 if s.n_failed:
                     c += f" ({s.n_failed}/{s.n} div.)"
             cells[i].append(c)
-    bold = [[False] * len(header) for _ in res.optimizers]
-    higher = {p: res.pair(p, res.optimizers[0]).higher_is_better for p in res.problems}
-    for j, p in enumerate(res.problems):
-        col = means[:, j]
-        if np.isfinite(col).any():
-            best = np.nanmax(col) if higher[p] else np.nanmin(col)
-            for i in range(len(res.optimizers)):
-                bold[i][j + 1] = bool(col[i] == best)
+        best = _bold_best([s.mean for s in summaries], res.higher_is_better(p))
+        for i, b in enumerate(best):
+            bold[i][j + 1] = b
     metrics = ", ".join(f"{p}: {res.pair(p, res.optimizers[0]).test_key}" for p in res.problems)
-    out["results"] = _render(
+    return _render(
         header,
         cells,
         bold,
         f"Final metric after tuning (mean ± std over seeds; {metrics}). Best in bold.",
     )
-    # ---- ranks
-    scores = means.T  # (problems, optimizers)
-    ranks = np.zeros(len(res.optimizers))
-    for j, p in enumerate(res.problems):
-        ranks += stats.average_ranks(scores[j : j + 1], higher_is_better=higher[p])
-    ranks /= max(1, len(res.problems))
-    rb = [[False, bool(r == ranks.min())] for r in ranks]
-    out["ranks"] = _render(
-        ["optimizer", "average rank"],
-        [[o, f"{r:.2f}"] for o, r in zip(res.optimizers, ranks, strict=True)],
-        rb,
-        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged).",
-    )
-    # ---- per problem
-    for p in res.problems:
-        pb = res.pair(p, baseline)
-        target, _ = res.target(p)
-        header = [
-            "optimizer",
-            "mean ± std",
-            "median [IQR]",
-            "95% CI",
-            "failed",
-            "steps to target",
-            f"Δ vs {baseline} [95% CI]",
-            "sign p",
-            "Wilcoxon p",
-            "selected",
-            "compile s",
-            "run s",
-        ]
-        rows, vals = [], []
-        times = {
-            r["optimizer"]: (
-                r["tuning_compile_time"] + r["final_compile_time"],
-                r["tuning_run_time"] + r["final_run_time"],
-            )
-            for r in res.table_rows()
-            if r["problem"] == p
-        }
-        for o in res.optimizers:
-            pr = res.pair(p, o)
-            v, f = pr.final_values(), pr.final_failed()
-            s = stats.summarize(v, f)
-            stt = res.steps_to_target(p, o)
-            if o == baseline:
-                dcell, sp, wp = "–", "–", "–"
-            else:
-                pc = stats.paired_comparison(
-                    v,
-                    pb.final_values(),
-                    failed=f,
-                    baseline_failed=pb.final_failed(),
-                    higher_is_better=pr.higher_is_better,
-                )
-                dcell = f"{_fmt(pc.mean_diff, 3)} [{_fmt(pc.ci_low, 3)}, {_fmt(pc.ci_high, 3)}]"
-                sp, wp = _fmt(pc.sign_p, 2), _fmt(pc.wilcoxon_p, 2)
-            hp = ", ".join(f"{k}={_fmt(x, 3)}" for k, x in pr.best.items()) or "defaults"
-            rows.append(
-                [
-                    o,
-                    f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}",
-                    f"{_fmt(s.median)} [{_fmt(s.q25)}, {_fmt(s.q75)}]",
-                    f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]",
-                    f"{s.n_failed}/{s.n}",
-                    _fmt(float(np.median(stt))),
-                    dcell,
-                    sp,
-                    wp,
-                    hp,
-                    f"{times[o][0]:.1f}",
-                    f"{times[o][1]:.1f}",
-                ]
-            )
-            vals.append(s.mean)
-        col = np.asarray(vals)
-        hib = pb.higher_is_better
-        best = (np.nanmax(col) if hib else np.nanmin(col)) if np.isfinite(col).any() else None
-        bold = [
-            [i == 1 and bool(vals[r] == best) for i in range(len(header))] for r in range(len(rows))
-        ]
-        out[p] = _render(
-            header,
-            rows,
-            bold,
-            f"{p}: {pb.test_key} over {len(pb.final)} seeds; steps to {_label(pb.val_key)} "
-            f"{'≥' if hib else '≤'} {_fmt(target)} (median over seeds); paired differences "
-            f"against {baseline} on the same seeds; compile and run seconds of tuning plus "
-            "evaluation.",
+
+
+def _problem_table(res, cmp, p: str) -> tuple[str, str]:
+    baseline = cmp.baseline
+    pb = res.pair(p, baseline)
+    header = [
+        "optimizer",
+        "mean ± std",
+        "median [IQR]",
+        "95% CI",
+        "failed",
+        "steps to target",
+        f"Δ vs {baseline} [95% CI]",
+        "sign p",
+        "Wilcoxon p",
+        "selected",
+        "compile s",
+        "run s",
+    ]
+    rows = []
+    for o in res.optimizers:
+        ps = cmp.pairs[(p, o)]
+        s, pc = ps.summary, ps.paired
+        if pc is None:
+            dcell, sp, wp = "–", "–", "–"
+        else:
+            dcell = f"{_fmt(pc.mean_diff, 3)} [{_fmt(pc.ci_low, 3)}, {_fmt(pc.ci_high, 3)}]"
+            sp, wp = _fmt(pc.sign_p, 2), _fmt(pc.wilcoxon_p, 2)
+        hp = ", ".join(f"{k}={_fmt(x, 3)}" for k, x in res.pair(p, o).best.items()) or "defaults"
+        rows.append(
+            [
+                o,
+                f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}",
+                f"{_fmt(s.median)} [{_fmt(s.q25)}, {_fmt(s.q75)}]",
+                f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]",
+                f"{s.n_failed}/{s.n}",
+                _fmt(ps.steps_to_target_median),
+                dcell,
+                sp,
+                wp,
+                hp,
+                f"{ps.compile_time:.1f}",
+                f"{ps.run_time:.1f}",
+            ]
         )
-    return out
+    hib = pb.higher_is_better
+    best = _bold_best([cmp.pairs[(p, o)].summary.mean for o in res.optimizers], hib)
+    bold = [[i == 1 and b for i in range(len(header))] for b in best]
+    return _render(
+        header,
+        rows,
+        bold,
+        f"{p}: {pb.test_key} over {len(pb.final)} seeds; steps to {_label(pb.val_key)} "
+        f"{'≥' if hib else '≤'} {_fmt(cmp.targets[p])} (median over seeds); paired differences "
+        f"against {baseline} on the same seeds; compile and run seconds of tuning plus "
+        "evaluation.",
+    )
 
 
 def write_report(
@@ -587,8 +528,6 @@ def write_report(
       baseline: optimizer for paired comparisons (default: the first in the study).
       formats: figure formats.
     """
-    from optlab.store import atomic_write_text
-
     root = Path(out_dir) if out_dir is not None else Path(res.root)
     fig_dir, tab_dir = root / "figures", root / "tables"
     written: list[Path] = []

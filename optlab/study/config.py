@@ -1,0 +1,392 @@
+"""What a study is: :class:`StudyConfig` (fields, TOML, validation), its runs and their ids.
+
+A :class:`StudyConfig` is a frozen dataclass (or the same fields in a TOML file, see
+``docs/studies.md``). From it follow, without training anything:
+
+- :func:`plans`: per (problem, optimizer) the tuning trials, tuning seeds and evaluation seeds;
+- :func:`run_config`: the full config of one run, whose hash is the run id in the store;
+- :func:`selection_key`: which stored number selects a trial and which one is reported;
+- :func:`problem_info`: what the report needs to know about a problem (kept in the manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from optlab import _checks
+from optlab.study.space import Dim, default_space, sample_trials
+
+try:  # Python >= 3.11
+    import tomllib as _toml
+except ImportError:  # pragma: no cover - Python 3.10 (pyproject: tomli; python_version<'3.11')
+    import tomli as _toml  # type: ignore[no-redef]
+
+__all__ = [
+    "StudyConfig",
+    "DEFAULT_CONFIG",
+    "FINAL_SEED_OFFSET",
+    "ANALYTIC_METRIC",
+    "Plan",
+    "plans",
+    "run_config",
+    "selection_key",
+    "problem_info",
+]
+
+FINAL_SEED_OFFSET = 1000
+RUN_FORMAT = 1
+#: The stored key that selects and reports on analytic problems (no data): the function value.
+ANALYTIC_METRIC = "train_loss"
+_PER_PROBLEM = ("problem_steps", "problem_metrics", "targets", "problem_options")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A comparison study (see ``docs/studies.md`` for the TOML form of every field).
+
+    Attributes:
+      name: a label for tables and the manifest.
+      problems: problem names (``optlab.problems.names()``).
+      optimizers: optimizer names (``optlab.optimizers.names()``).
+      search: ``{optimizer: {hyperparameter: spec}}``; an optimizer not listed gets
+        :func:`default_space`. A spec is a :class:`Dim` or its dict/number form.
+      budget: tuning trials per (problem, optimizer) for sampled ranges (a pure grid runs all
+        its points instead).
+      tuning_seeds: seeds per trial during tuning (seeds ``0 .. tuning_seeds-1``).
+      seeds: fresh evaluation seeds for the selected configuration (default 5).
+      steps: optimizer steps per run; ``problem_steps`` overrides it per problem.
+      eval_every: evaluate the validation split every this many steps (default steps // 50).
+      metric: selection/report metric name without split prefix (``"loss"``, ``"accuracy"``);
+        ``problem_metrics`` overrides it per problem. Selection uses ``val_<metric>``, the
+        report ``test_<metric>``; analytic problems (no data) use the function value
+        (``train_loss``).
+      targets: ``{problem: value}`` of the metric for steps-to-target (default: a target about
+        half of the optimizers reach, see :meth:`StudyResults.target`).
+      problem_options: ``{problem: {option: value}}`` passed to ``optlab.problems.get``.
+      search_seed: seed of the search-space sampler.
+      trajectories: record parameter trajectories of evaluation runs on 2D analytic problems.
+    """
+
+    name: str = "study"
+    problems: tuple[str, ...] = ("adder", "digits-mlp")
+    optimizers: tuple[str, ...] = ("sgd", "momentum", "adam")
+    search: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    budget: int = 6
+    tuning_seeds: int = 1
+    seeds: int = 5
+    steps: int = 300
+    problem_steps: Mapping[str, int] = field(default_factory=dict)
+    eval_every: int | None = None
+    metric: str = "loss"
+    problem_metrics: Mapping[str, str] = field(default_factory=dict)
+    targets: Mapping[str, float] = field(default_factory=dict)
+    problem_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    search_seed: int = 0
+    trajectories: bool = True
+
+    def __post_init__(self):
+        for name in ("problems", "optimizers"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                v = tuple(s.strip() for s in v.split(",") if s.strip())
+            object.__setattr__(self, name, tuple(v))
+        for name in ("search", *_PER_PROBLEM):
+            object.__setattr__(self, name, dict(getattr(self, name) or {}))
+
+    # -- conversions --------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "study config") -> StudyConfig:
+        """Build from a dict (e.g. parsed TOML); unknown keys raise ``ValueError``."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: expected a table of settings, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown setting(s) {unknown}; accepted: {sorted(known)}")
+        kw = dict(d)
+        for k in ("problems", "optimizers"):
+            if k in kw and not isinstance(kw[k], (list, tuple, str)):
+                raise ValueError(f"{where}: {k} must be a list of names, got {kw[k]!r}")
+        return cls(**kw)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> StudyConfig:
+        """Read a study config from a TOML file (format in ``docs/studies.md``)."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as f:
+                d = _toml.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"study config {path} does not exist") from None
+        except _toml.TOMLDecodeError as err:
+            raise ValueError(f"malformed study config {path}: {err}") from None
+        cfg = cls.from_dict(d, where=str(path))
+        cfg.validate(where=str(path))
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (what the manifest stores; ``from_dict`` inverts it)."""
+        d = dataclasses.asdict(self)
+        d["problems"], d["optimizers"] = list(self.problems), list(self.optimizers)
+        d["search"] = {
+            o: {h: Dim.parse(s, f"search.{o}.{h}").to_spec() for h, s in sp.items()}
+            for o, sp in self.search.items()
+        }
+        return d
+
+    def replace(self, **kw) -> StudyConfig:
+        """A copy with the given fields replaced (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **kw)
+
+    def restricted(
+        self,
+        *,
+        problems: tuple[str, ...] | None = None,
+        optimizers: tuple[str, ...] | None = None,
+        steps: int | None = None,
+        metric: str | None = None,
+        **fields: Any,
+    ) -> StudyConfig:
+        """A copy on other problems/optimizers, steps or metric, keeping the rest consistent.
+
+        Per-problem settings (``problem_steps``, ``problem_metrics``, ``targets``,
+        ``problem_options``) keep only the chosen ``problems``; ``search`` keeps only the chosen
+        ``optimizers``; a global ``steps`` drops ``problem_steps`` and a global ``metric``
+        drops ``problem_metrics``. Other ``fields`` are replaced as given (this is how
+        ``optlab compare`` applies its options to a config).
+        """
+        over = dict(fields)
+        if problems is not None:
+            over["problems"] = tuple(problems)
+            for key in _PER_PROBLEM:
+                over[key] = {k: v for k, v in getattr(self, key).items() if k in problems}
+        if optimizers is not None:
+            over["optimizers"] = tuple(optimizers)
+            over["search"] = {k: v for k, v in self.search.items() if k in optimizers}
+        if steps is not None:
+            over["steps"], over["problem_steps"] = steps, {}
+        if metric is not None:
+            over["metric"], over["problem_metrics"] = metric, {}
+        return self.replace(**over) if over else self
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self, *, where: str = "study config") -> None:
+        """Check everything that can be checked before training; ``ValueError`` otherwise."""
+        self._validate_names(where)
+        self._validate_numbers(where)
+        self._validate_search(where)
+        self._validate_problems(where)
+
+    def _validate_names(self, where: str) -> None:
+        from optlab import optimizers, problems
+
+        if not self.problems:
+            raise ValueError(f"{where}: problems is empty; choose from {problems.names()}")
+        if not self.optimizers:
+            raise ValueError(f"{where}: optimizers is empty; choose from {optimizers.names()}")
+        for p in self.problems:
+            if p not in problems.names():
+                raise ValueError(f"{where}: unknown problem {p!r}; known: {problems.names()}")
+        for o in self.optimizers:
+            if o not in optimizers.names():
+                raise ValueError(
+                    f"{where}: unknown optimizer {o!r}; known: {', '.join(optimizers.names())}"
+                )
+        for label, names in (("problems", self.problems), ("optimizers", self.optimizers)):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{where}: {label} has duplicates: {list(names)}")
+        for label in _PER_PROBLEM:
+            extra = sorted(set(getattr(self, label)) - set(self.problems))
+            if extra:
+                raise ValueError(
+                    f"{where}: {label} names problem(s) {extra} that are not in problems "
+                    f"{list(self.problems)}"
+                )
+        extra = sorted(set(self.search) - set(self.optimizers))
+        if extra:
+            raise ValueError(
+                f"{where}: search names optimizer(s) {extra} that are not in optimizers "
+                f"{list(self.optimizers)}"
+            )
+
+    def _validate_numbers(self, where: str) -> None:
+        for name in ("budget", "tuning_seeds", "seeds", "steps"):
+            _checks.positive_int(f"{where}: {name}", getattr(self, name))
+        _checks.positive_int(f"{where}: eval_every", self.eval_every, allow_none=True)
+        _checks.int_at_least(f"{where}: search_seed", self.search_seed, 0)
+        for p, s in self.problem_steps.items():
+            _checks.positive_int(f"{where}: problem_steps.{p}", s)
+        for p, t in self.targets.items():
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+                raise ValueError(f"{where}: targets.{p} must be a finite number, got {t!r}")
+
+    def _validate_search(self, where: str) -> None:
+        from optlab import optimizers
+
+        for o, space in self.search.items():
+            if not isinstance(space, Mapping) or not space:
+                raise ValueError(
+                    f"{where}: search space of {o!r} is empty; give at least one "
+                    "hyperparameter (e.g. learning_rate = {log_uniform = [1e-4, 1e-1]}) or "
+                    "leave the optimizer out of [search] to use its default space"
+                )
+            accepted = list(optimizers.entry(o).keywords)
+            for h, spec in space.items():
+                if h not in accepted:
+                    raise ValueError(
+                        f"{where}: optimizer {o!r} does not take hyperparameter {h!r}; "
+                        f"accepted: {accepted}"
+                    )
+                dim = Dim.parse(spec, f"{where}: search.{o}.{h}")
+                if h == "learning_rate" and any(
+                    v <= 0 for v in ((dim.low,) if dim.low is not None else dim.values)
+                ):
+                    raise ValueError(f"{where}: search.{o}.learning_rate must be > 0")
+
+    def _validate_problems(self, where: str) -> None:
+        """Problem options and metrics: builds the problems (cheap: the data are small)."""
+        for p in self.problems:
+            prob = self.build_problem(p, where=where)
+            metric = self.metric_of(p)
+            if prob.data is not None:
+                avail = ["loss", *prob.metrics]
+                if metric not in avail:
+                    raise ValueError(
+                        f"{where}: metric {metric!r} is not available on problem {p!r}; "
+                        f"available: {avail}"
+                    )
+
+    # -- derived quantities ---------------------------------------------------------------
+    def build_problem(self, name: str, *, where: str = "study config"):
+        """``optlab.problems.get(name, **problem_options[name])``; bad options: ValueError."""
+        from optlab import problems
+
+        try:
+            return problems.get(name, **dict(self.problem_options.get(name, {})))
+        except TypeError as err:
+            raise ValueError(f"{where}: problem_options.{name}: {err}") from None
+
+    def steps_of(self, problem: str) -> int:
+        """Steps per run on ``problem``."""
+        return int(self.problem_steps.get(problem, self.steps))
+
+    def eval_every_of(self, problem: str) -> int:
+        """Validation interval on ``problem`` (default: 50 evaluations per run)."""
+        if self.eval_every is not None:
+            return int(min(self.eval_every, self.steps_of(problem)))
+        return max(1, self.steps_of(problem) // 50)
+
+    def metric_of(self, problem: str) -> str:
+        """The metric name (without split prefix) on ``problem``."""
+        return str(self.problem_metrics.get(problem, self.metric))
+
+    def space_of(self, optimizer: str) -> dict[str, Dim]:
+        """The search space of ``optimizer`` (the config's, else :func:`default_space`)."""
+        if optimizer in self.search:
+            return {
+                h: Dim.parse(s, f"search.{optimizer}.{h}")
+                for h, s in self.search[optimizer].items()
+            }
+        return default_space(optimizer)
+
+    def trials_of(self, optimizer: str) -> list[dict[str, Any]]:
+        """The tuning configurations of ``optimizer`` (deterministic given ``search_seed``).
+
+        See :func:`optlab.study.space.sample_trials`: the full grid of an all-grid space,
+        otherwise a Latin hypercube of ``budget`` configurations.
+        """
+        return sample_trials(
+            self.space_of(optimizer),
+            budget=self.budget,
+            search_seed=self.search_seed,
+            optimizer=optimizer,
+        )
+
+
+DEFAULT_CONFIG = StudyConfig(
+    name="default",
+    problems=("adder", "digits-mlp"),
+    optimizers=("sgd", "momentum", "nesterov", "adam", "rmsprop", "lion"),
+    budget=6,
+    tuning_seeds=1,
+    seeds=5,
+    steps=400,
+    problem_steps={"digits-mlp": 300},
+    eval_every=20,
+    problem_metrics={"digits-mlp": "accuracy"},
+)
+"""The built-in default study (``optlab compare`` without arguments): about a minute or two
+on a 2-core CPU."""
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+class Plan(NamedTuple):
+    """The runs of one (problem, optimizer): trials × tuning seeds, then evaluation seeds."""
+
+    problem: str
+    optimizer: str
+    trials: list[dict[str, Any]]
+    tuning_seeds: list[int]
+    final_seeds: list[int]
+
+
+def plans(cfg: StudyConfig) -> list[Plan]:
+    """One :class:`Plan` per (problem, optimizer), problems outermost."""
+    return [
+        Plan(
+            p,
+            o,
+            cfg.trials_of(o),
+            list(range(cfg.tuning_seeds)),
+            [FINAL_SEED_OFFSET + i for i in range(cfg.seeds)],
+        )
+        for p in cfg.problems
+        for o in cfg.optimizers
+    ]
+
+
+def run_config(cfg: StudyConfig, problem: str, optimizer: str, hp: Mapping, seed: int) -> dict:
+    """The full config of one run; its hash is the run id (``optlab.store.run_id``)."""
+    return {
+        "format": RUN_FORMAT,
+        "problem": problem,
+        "problem_options": dict(cfg.problem_options.get(problem, {})),
+        "optimizer": optimizer,
+        "hyperparams": dict(sorted(hp.items())),
+        "seed": int(seed),
+        "steps": cfg.steps_of(problem),
+        "eval_every": cfg.eval_every_of(problem),
+    }
+
+
+def problem_info(prob) -> dict[str, Any]:
+    """What the report needs to know about a problem, stored in the manifest (no jax later)."""
+    info: dict[str, Any] = {"has_data": prob.data is not None, "description": prob.description}
+    if prob.fn is not None and prob.bounds is not None and prob.start is not None:
+        info["bounds"] = [list(b) for b in prob.bounds]
+        info["known_minima"] = [list(m.point) for m in prob.known_minima if m.is_global]
+    return info
+
+
+def selection_key(cfg: StudyConfig, problem: str, info: Mapping[str, Any]) -> tuple[str, str, bool]:
+    """``(validation key, test key, higher_is_better)`` of the study metric on ``problem``.
+
+    ``info`` is the problem's :func:`problem_info`.
+    """
+    if not info["has_data"]:
+        return ANALYTIC_METRIC, ANALYTIC_METRIC, False
+    m = cfg.metric_of(problem)
+    return f"val_{m}", f"test_{m}", _higher_is_better(m)
+
+
+def _higher_is_better(metric: str) -> bool:
+    m = metric.lower()
+    return not ("loss" in m or "error" in m or "gap" in m or "distance" in m)

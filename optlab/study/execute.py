@@ -1,0 +1,393 @@
+"""Running a study: tuning groups and evaluation groups, trained as sweeps, written to the store.
+
+For each (problem, optimizer) :class:`~optlab.study.config.Plan`, :func:`run_study`
+
+1. trains the tuning **group** (every trial × every tuning seed) as one compiled sweep
+   (:func:`optlab.sweep.sweep`), and stores each run under its run id;
+2. selects the best trial from the store (:func:`optlab.study.results.select_best`, the same
+   rule :func:`~optlab.study.results.load_study` applies);
+3. trains the evaluation group (the selected trial × the evaluation seeds), padded with
+   throw-away seeds to the tuning group's size so the tuning program is reused without a
+   second compilation. On 2D analytic functions the evaluation runs go through
+   :func:`optlab.train.train` instead, to record their parameter trajectories.
+
+A group whose runs are all stored is skipped; otherwise it is retrained whole (one program,
+deterministic results) and only its missing runs are written, so a killed study resumes
+without duplicates. jax, ``optlab.train`` and ``optlab.sweep`` are imported inside the
+functions that train, so reading configs and results never imports them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from optlab import _io
+from optlab.store import Store, run_id
+from optlab.study.config import Plan, StudyConfig, plans, problem_info, run_config
+from optlab.study.results import StudyResults, load_study, select_best
+
+__all__ = ["run_study", "Group"]
+
+#: First seed of the throw-away runs that pad an evaluation sweep to the tuning sweep's size.
+_PAD_SEED = 2_000_000_000
+
+
+class Group(NamedTuple):
+    """One group of runs trained together: every trial in ``hps`` × every seed in ``seeds``.
+
+    Attributes:
+      name: the problem's name in the study config.
+      problem: the built ``optlab.problems.Problem``.
+      optimizer: the optimizer's registered name.
+      hps: hyperparameter dicts (the trials, or the one selected trial).
+      seeds: training seeds.
+      steps, eval_every: the run length and validation interval.
+      phase: ``"tuning"`` or ``"final"``.
+      trajectory: record the 2D parameter path of each run (trains run by run).
+      swept: hyperparameters passed to the sweep as arrays (those that vary in tuning).
+      pad_to: pad the sweep with throw-away seeds to this many runs (0: no padding).
+    """
+
+    name: str
+    problem: Any
+    optimizer: str
+    hps: list[dict[str, Any]]
+    seeds: list[int]
+    steps: int
+    eval_every: int
+    phase: str
+    trajectory: bool
+    swept: tuple[str, ...]
+    pad_to: int
+
+
+class _Trained(NamedTuple):
+    runs: list  # optlab.train.Run per (hp, seed), hp-major
+    compile_time: float
+    run_time: float
+    engine: str
+    n_trained: int  # padding included
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | os.PathLike,
+    *,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> StudyResults:
+    """Run (or resume) a study into the directory ``out``; returns :func:`load_study`.
+
+    Validates the whole config before any training. Runs already in the store are skipped,
+    so rerunning after an interruption trains only what is missing.
+
+    Args:
+      config: the study.
+      out: the study directory (created; if it exists it must hold the same config).
+      progress: draw a progress bar on stderr (the CLI enables it when stdout is a terminal).
+      log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``).
+
+    Returns:
+      The :class:`StudyResults`.
+    """
+    from optlab import train
+
+    config.validate()
+    built = {p: config.build_problem(p) for p in config.problems}
+    infos = {p: problem_info(pb) for p, pb in built.items()}
+    store = Store(out).init(config.to_dict(), info={"problems": infos})
+    _write_contour_grids(store, built)
+    study_plans = plans(config)
+    total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in study_plans)
+    bar = train.progress_bar(total, progress, "study")
+    if bar is not None:
+        bar.unit = "run"
+    log = _beside(bar, log)
+    t_start = time.perf_counter()
+    try:
+        for plan in study_plans:
+            _run_plan(store, config, plan, built[plan.problem], infos[plan.problem], bar, log)
+    finally:
+        if bar is not None:
+            bar.close()
+    store.update_info({"last_session_seconds": time.perf_counter() - t_start})
+    results = load_study(out)
+    store.write_csv("summary.csv", results.summary_rows())
+    return results
+
+
+def _run_plan(store: Store, config: StudyConfig, plan: Plan, prob, info, bar, log) -> None:
+    """Tune, select, evaluate one (problem, optimizer)."""
+    swept = _swept_keys(plan.trials)
+    common = {
+        "name": plan.problem,
+        "problem": prob,
+        "optimizer": plan.optimizer,
+        "steps": config.steps_of(plan.problem),
+        "eval_every": config.eval_every_of(plan.problem),
+        "swept": tuple(swept),
+    }
+    tuning = Group(
+        **common, hps=plan.trials, seeds=plan.tuning_seeds, phase="tuning", trajectory=False,
+        pad_to=0,
+    )  # fmt: skip
+    _execute(store, config, tuning, bar=bar, log=log)
+    best = select_best(store, config, plan, info)  # from the store, as load_study selects
+    one_program = len(swept) <= 1 or _is_product(plan.trials, swept)
+    final = Group(
+        **common,
+        hps=[best],
+        seeds=plan.final_seeds,
+        phase="final",
+        trajectory=bool(config.trajectories and _is_2d_function(prob)),
+        # the tuning sweep's number of runs: its compiled program is reused
+        pad_to=len(plan.trials) * len(plan.tuning_seeds) if one_program else 0,
+    )
+    _execute(store, config, final, bar=bar, log=log)
+
+
+def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> None:
+    """Train ``group`` unless all its runs are stored; store the missing runs only."""
+    cfgs = [
+        run_config(config, group.name, group.optimizer, hp, s)
+        for hp in group.hps
+        for s in group.seeds
+    ]
+    todo = [i for i, c in enumerate(cfgs) if not store.has_run(run_id(c))]
+    label = f"{group.optimizer} on {group.problem.name} ({group.phase}"
+    if not todo:
+        _advance(bar, len(cfgs), f"{label}, stored)")
+        return
+    # Retrain the whole group (one compiled program; results are deterministic), store the
+    # missing records only: finished runs are never rewritten or duplicated.
+    trained = _train_group(group)
+    for i in todo:
+        run = trained.runs[i]
+        trial = i // len(group.seeds) if group.phase == "tuning" else None
+        store.write_run(cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run))
+    if log is not None:
+        log(
+            f"{group.problem.name:>14s} {group.optimizer:<10s} {group.phase:<6s} "
+            f"{trained.n_trained:3d} runs  compile {trained.compile_time:6.2f}s  "
+            f"run {trained.run_time:6.2f}s  ({trained.engine})"
+        )
+    _advance(bar, len(cfgs), f"{label})")
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def _advance(bar, n: int, label: str) -> None:
+    if bar is not None:
+        bar.set_postfix_str(label[:40], refresh=False)
+        bar.update(n)
+
+
+def _beside(bar, log: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``log`` that lifts the progress bar while it writes (so lines and bar do not mix)."""
+    if log is None or bar is None:
+        return log
+
+    def wrapped(msg: str) -> None:
+        with bar.external_write_mode():
+            log(msg)
+
+    return wrapped
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _train_group(group: Group) -> _Trained:
+    """Train every (hp, seed) of ``group``: a sweep, or run by run to record trajectories."""
+    if group.trajectory:
+        return _train_loop(group)
+    return _train_sweep(group)
+
+
+def _train_loop(group: Group) -> _Trained:
+    import jax
+
+    from optlab import train
+
+    runs, ct, rt = [], 0.0, 0.0
+    for hp in group.hps:
+        for s in group.seeds:
+            r = train.train(
+                group.problem,
+                group.optimizer,
+                hyperparams=hp,
+                steps=group.steps,
+                key=jax.random.key(s),
+                eval_every=group.eval_every,
+                snapshot_every=1 if group.trajectory else None,
+                snapshots=group.trajectory,
+            )
+            ct += r.compile_time
+            rt += r.run_time
+            runs.append(r)
+    return _Trained(runs, ct, rt, "train", len(runs))
+
+
+def _train_sweep(group: Group) -> _Trained:
+    """One sweep over the trials (a grid of the swept values × seeds) where possible.
+
+    One swept hyperparameter, or trials forming a full product of the swept values: one
+    sweep. Random search in more than one dimension: one sweep per trial.
+    """
+    from optlab import sweep as sweep_lib
+
+    hps, seeds = group.hps, group.seeds
+    keys = sorted({k for hp in hps for k in hp})
+    # keep at least one hyperparameter traced (an array), never a constant
+    swept = [k for k in group.swept if k in keys] or keys[:1]
+    fixed = {k: hps[0][k] for k in keys if k not in swept}
+    product = len(swept) > 1 and _is_product(hps, swept)
+    if len(swept) <= 1 or product:
+        members = [list(range(len(hps)))]
+    else:
+        members = [[i] for i in range(len(hps))]
+    runs: list = [None] * (len(hps) * len(seeds))
+    ct = rt = 0.0
+    n_trained = 0
+    for g in members:
+        if product:
+            grid = {k: sorted({hp[k] for hp in hps}, key=float) for k in swept}
+        else:
+            grid = {k: [hps[i][k] for i in g] for k in swept}
+        n_grid = math.prod(len(v) for v in grid.values()) if grid else 1
+        res = sweep_lib.sweep(
+            group.problem,
+            group.optimizer,
+            grid=grid,
+            seeds=_padded_seeds(seeds, n_grid, group.pad_to),
+            steps=group.steps,
+            fixed=fixed or None,
+            eval_every=group.eval_every,
+        )
+        ct += float(res.compile_time)
+        rt += float(res.run_time)
+        n_trained += len(res.configs)
+        for r_i, rc in enumerate(res.configs):
+            slot = _slot_of(rc, g, grid, hps, seeds)
+            if slot is not None:
+                runs[slot] = res.run(r_i)
+    missing = sum(r is None for r in runs)
+    if missing:
+        raise RuntimeError(
+            f"optlab.sweep returned no result for {missing} of the requested runs of "
+            f"{group.optimizer}; this is a bug, please report it"
+        )
+    return _Trained(runs, ct, rt, "sweep", n_trained)
+
+
+def _padded_seeds(seeds: Sequence[int], n_grid: int, pad_to: int) -> list[int]:
+    """``seeds`` plus throw-away seeds until ``n_grid * len(seeds) >= pad_to``."""
+    out = list(seeds)
+    while n_grid * len(out) < pad_to:
+        out.append(_PAD_SEED + len(out))
+    return out
+
+
+def _slot_of(rc: dict, members: Sequence[int], grid, hps, seeds) -> int | None:
+    """Index ``hp * len(seeds) + seed`` of the sweep run ``rc`` (None for padding)."""
+    seed = int(rc["seed"])
+    if seed not in seeds:
+        return None
+    for i in members:
+        if all(_close(rc.get(k, hps[i][k]), hps[i][k]) for k in grid):
+            return i * len(seeds) + seeds.index(seed)
+    return None
+
+
+def _is_product(trials: list[dict], swept: Sequence[str]) -> bool:
+    """Whether the trials are exactly the Cartesian product of their swept values."""
+    uniq = [{repr(t[k]) for t in trials} for k in swept]
+    distinct = {tuple(repr(t[k]) for k in swept) for t in trials}
+    return len(trials) == len(distinct) == math.prod(len(u) for u in uniq)
+
+
+def _swept_keys(trials: list[dict]) -> list[str]:
+    """Hyperparameters whose value differs between trials (sorted)."""
+    keys = sorted({k for t in trials for k in t})
+    return [k for k in keys if len({repr(t.get(k)) for t in trials}) > 1]
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b)
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-5, abs_tol=0.0)
+    except (TypeError, ValueError):
+        return a == b
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _curves_of(run) -> dict[str, np.ndarray]:
+    """The arrays stored for a run (an ``optlab.train.Run``)."""
+    c = {
+        "loss": np.asarray(run.loss, np.float32),
+        "grad_norm": np.asarray(run.grad_norm, np.float32),
+        "eval_steps": np.asarray(run.eval_steps, np.int64),
+        "val_loss": np.asarray(run.val_loss, np.float64),
+    }
+    for k, v in (run.val_metrics or {}).items():
+        c[f"val_{k}"] = np.asarray(v, np.float64)
+    if run.snapshots is not None:
+        snap = np.asarray(run.snapshots)
+        if snap.ndim == 2 and snap.shape[1] == 2:  # a path in the plane of a 2D function
+            c["trajectory"] = snap.astype(np.float64)
+            c["trajectory_steps"] = np.asarray(run.snapshot_steps, np.int64)
+    return c
+
+
+def _summary_of(run, group: Group, trained: _Trained, trial: int | None) -> dict:
+    """The scalars stored for a run: final metrics, divergence, phase and amortized times."""
+    n = max(1, trained.n_trained)
+    return {
+        **{k: float(v) for k, v in run.final.items()},
+        "diverged": bool(run.diverged),
+        "diverged_step": int(run.diverged_step),
+        "phase": group.phase,
+        "trial": trial,
+        "engine": trained.engine,
+        "group_runs": trained.n_trained,
+        "group_compile_time": trained.compile_time,
+        "group_run_time": trained.run_time,
+        # amortized run time of this run: the group's run time shared by its runs
+        "run_time": trained.run_time / n,
+        "seconds_per_step": trained.run_time / n / max(1, group.steps),
+    }
+
+
+# ----------------------------------------------------------------------------- contours
+
+
+def _is_2d_function(prob) -> bool:
+    return prob.fn is not None and prob.start is not None and len(prob.start) == 2
+
+
+def _write_contour_grids(store: Store, built: dict, n: int = 161) -> None:
+    """``landscapes/<problem>.npz``: f on an n×n grid over each 2D function's bounds.
+
+    The trajectory figures draw their contours from it (the report never evaluates f).
+    """
+    for name, prob in built.items():
+        path = store.root / "landscapes" / f"{name}.npz"
+        if path.exists() or not _is_2d_function(prob) or prob.bounds is None:
+            continue
+        from optlab.landscape import evaluate_grid
+
+        (x0, x1), (y0, y1) = prob.bounds
+        xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+        # evaluate_grid gives out[i, j] = f(xs[i], ys[j]); contour plots index z[y, x]
+        z = evaluate_grid(prob.fn, xs, ys).T
+        _io.atomic_write(path, lambda f, z=z, xs=xs, ys=ys: np.savez(f, x=xs, y=ys, z=z))
