@@ -80,48 +80,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive(name: str, v):
-    if v is not None and v <= 0:
-        raise ValueError(f"--{name} must be a positive integer, got {v}")
-    return v
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if not text else tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def config_from_args(args: argparse.Namespace):
     """The StudyConfig given by --config (or the default) with command-line overrides."""
+    from optlab._checks import positive_int
     from optlab.study import DEFAULT_CONFIG, StudyConfig
 
     cfg = StudyConfig.from_toml(args.config) if args.config else DEFAULT_CONFIG
-    over = {}
-    if args.problems:
-        over["problems"] = tuple(s.strip() for s in args.problems.split(",") if s.strip())
-        over["problem_steps"] = {
-            k: v for k, v in cfg.problem_steps.items() if k in over["problems"]
-        }
-        for key in ("problem_metrics", "targets", "problem_options"):
-            over[key] = {k: v for k, v in getattr(cfg, key).items() if k in over["problems"]}
-    if args.optimizers:
-        over["optimizers"] = tuple(s.strip() for s in args.optimizers.split(",") if s.strip())
-        over["search"] = {k: v for k, v in cfg.search.items() if k in over["optimizers"]}
-    for flag, field in (
-        ("seeds", "seeds"),
-        ("tuning_seeds", "tuning_seeds"),
-        ("budget", "budget"),
-        ("steps", "steps"),
-        ("eval_every", "eval_every"),
+    counts = {
+        field: positive_int(f"--{field.replace('_', '-')}", getattr(args, field), allow_none=True)
+        for field in ("seeds", "tuning_seeds", "budget", "steps", "eval_every")
+    }
+    over = {k: v for k, v in counts.items() if v is not None}
+    for key, value in (
+        ("problems", _names(args.problems)),
+        ("optimizers", _names(args.optimizers)),
+        ("metric", args.metric or None),
+        ("search_seed", args.search_seed),
     ):
-        v = _positive(flag.replace("_", "-"), getattr(args, flag))
-        if v is not None:
-            over[field] = v
-    if args.steps is not None:
-        over["problem_steps"] = {}
-    if args.metric:
-        over["metric"] = args.metric
-        over["problem_metrics"] = {}
-    if args.search_seed is not None:
-        over["search_seed"] = args.search_seed
-    if args.problems or args.optimizers or over:
-        over.setdefault("name", "cli" if not args.config else cfg.name)
-    cfg = cfg.replace(**over) if over else cfg
+        if value is not None:
+            over[key] = value
+    if over:
+        over.setdefault("name", cfg.name if args.config else "cli")
+        cfg = cfg.restricted(**over)
     cfg.validate(where="optlab compare")
     return cfg
 
@@ -150,9 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     written = plot_study.write_report(res, baseline=args.baseline)
     if not quiet:
-        rows = res.table_rows()
-        ct = sum(r["tuning_compile_time"] + r["final_compile_time"] for r in rows)
-        rt = sum(r["tuning_run_time"] + r["final_run_time"] for r in rows)
+        ct, rt = res.total_times()
         print()
         print(next(p for p in written if p.name == "results.md").read_text())
         print(
