@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optlab import optimizers, problems, sweep, train
+from optlab.sweep import engines, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
     seq_compile = time.perf_counter() - t0
     results = {m: {"times": [], "compile": None, "res": None} for m in methods}
     seq_times = []
-    saved = dict(sweep._LANES_XLA_OPTIONS)
+    saved = dict(engines._LANES_XLA_OPTIONS)
     for _ in range(repeats):
         t_seq, seq_final = time_sequential(seq, configs)
         seq_times.append(t_seq)
@@ -115,15 +116,15 @@ def run_case(label, problem, name, lrs, seeds, steps, repeats, methods, check_tr
             kw = dict(kw)
             xla = kw.pop("_xla", None)
             if xla is not None:
-                sweep._LANES_XLA_OPTIONS = xla
-                sweep._CACHE.clear()
+                engines._LANES_XLA_OPTIONS = xla
+                runner._PROGRAMS.clear()
             try:
                 res = sweep.sweep(problem, name, grid=grid, seeds=seeds, steps=steps,
                                   eval_every=steps, **kw)  # fmt: skip
             finally:
                 if xla is not None:
-                    sweep._LANES_XLA_OPTIONS = saved
-                    sweep._CACHE.clear()
+                    engines._LANES_XLA_OPTIONS = saved
+                    runner._PROGRAMS.clear()
             if results[m]["compile"] is None:
                 results[m]["compile"] = res.compile_time
             results[m]["times"].append(res.run_time)
@@ -263,9 +264,11 @@ def run(quick: bool = False) -> list[dict]:
     d = run_case("digits", digits, "adam", [3e-4, 1e-3, 3e-3, 1e-2], [0, 1, 2, 3], dsteps,
                  repeats, {"auto": {}}, 0)  # fmt: skip
     rows = []
-    for r, case in [(a[0], f"adder 2-3-1, Adam, {steps} steps, 64 runs"),
-                    (a[1], f"adder 2-3-1, Adam, {steps} steps, 64 runs, plain vmap"),
-                    (d[0], f"digits 64-128-10, minibatch 128, {dsteps} steps, 16 runs")]:
+    for r, case in [
+        (a[0], f"adder 2-3-1, Adam, {steps} steps, 64 runs"),
+        (a[1], f"adder 2-3-1, Adam, {steps} steps, 64 runs, plain vmap"),
+        (d[0], f"digits 64-128-10, minibatch 128, {dsteps} steps, 16 runs"),
+    ]:
         t_seq = r[4] * r[7]
         rows.append({
             "benchmark": "sweep", "case": case, "optlab_s": r[4],

@@ -23,6 +23,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from optlab import _cache
+
 AXIS = "batch"
 
 __all__ = [
@@ -33,8 +35,10 @@ __all__ = [
     "initialize",
     "is_lead_process",
     "map_sharded",
+    "pad_index",
     "pad_leading",
     "shard_batched",
+    "shard_leading",
     "shard_rows",
 ]
 
@@ -52,6 +56,15 @@ def batch_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(devs.reshape(-1), (AXIS,))
 
 
+def pad_index(n: int, size: int) -> np.ndarray:
+    """Row indices ``0, 1, ..., n-1, n-1, ...`` of length ``size``: padding repeats the last row.
+
+    The one padding rule of sharded batches and sweep groups: copies of a real row compute
+    finite values, and are dropped afterwards.
+    """
+    return np.minimum(np.arange(size), n - 1)
+
+
 def pad_leading(tree, multiple: int):
     """Pad every leaf's leading axis to a multiple of ``multiple`` with copies of the last row.
 
@@ -67,18 +80,28 @@ def pad_leading(tree, multiple: int):
         )
     if n == 0:
         raise ValueError("cannot shard an empty batch")
-    pad = (-n) % multiple
-    if pad == 0:
+    if n % multiple == 0:
         return tree, n
-
-    def pad_leaf(x):
-        x = jnp.asarray(x)
-        return jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
-
-    return jax.tree_util.tree_map(pad_leaf, tree), n
+    index = pad_index(n, n + (-n) % multiple)
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[index], tree), n
 
 
-_CACHE: dict = {}
+def shard_leading(fn: Callable, *, sharded: int, replicated: int = 0, mesh: Mesh | None = None):
+    """``fn`` as a ``shard_map`` over the mesh: the first ``sharded`` arguments split along
+    their leading axis over ``"batch"``, the next ``replicated`` ones whole on every device,
+    and every output split along its leading axis (not jitted).
+
+    The leading sizes must be multiples of the device count (:func:`pad_leading`,
+    :func:`pad_index`). ``fn`` sees one device's share of the rows; per-row state it creates
+    starts replicated and becomes per-device, so the varying-axes check is off.
+    """
+    mesh = mesh or batch_mesh()
+    in_specs = (*([P(AXIS)] * sharded), *([P()] * replicated))
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False)
+
+
+# jitted sharded functions by (function, mesh, argument count); meshes compare by devices
+_SHARDED = _cache.Cache(maxsize=64)
 
 
 def shard_batched(fn: Callable, xs, *args, mesh: Mesh | None = None):
@@ -91,16 +114,11 @@ def shard_batched(fn: Callable, xs, *args, mesh: Mesh | None = None):
     """
     mesh = mesh or batch_mesh()
     xs_padded, n = pad_leading(xs, device_count(mesh))
-    key = (fn, id(mesh), len(args))
-    hit = _CACHE.get(key)
-    if hit is None or hit[0] is not mesh:
-        in_specs = (P(AXIS), *([P()] * len(args)))
-        sharded = jax.shard_map(
-            fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False
-        )
-        hit = (mesh, jax.jit(sharded))
-        _CACHE[key] = hit
-    out = hit[1](xs_padded, *args)
+    program = _SHARDED.get(
+        (_cache.ref(fn), mesh, len(args)),
+        lambda: jax.jit(shard_leading(fn, sharded=1, replicated=len(args), mesh=mesh)),
+    )
+    out = program(xs_padded, *args)
     return jax.tree_util.tree_map(lambda y: y[:n], out)
 
 
@@ -108,7 +126,8 @@ def _mapped(fn, batch_size, xs, *args):
     return jax.lax.map(lambda x: fn(x, *args), xs, batch_size=batch_size)
 
 
-_MAPPED: dict = {}
+# one partial per (function, batch size), so shard_batched's cache sees the same function
+_MAPPED = _cache.Cache(maxsize=64)
 
 
 def map_sharded(fn: Callable, xs, *args, batch_size: int | None = None, mesh: Mesh | None = None):
@@ -118,10 +137,7 @@ def map_sharded(fn: Callable, xs, *args, batch_size: int | None = None, mesh: Me
     are vectorized together (``vmap``) and the chunks run one after another, so memory stays
     bounded however large the batch.
     """
-    key = (fn, batch_size)
-    mapped = _MAPPED.get(key)
-    if mapped is None:
-        mapped = _MAPPED[key] = partial(_mapped, fn, batch_size)
+    mapped = _MAPPED.get((_cache.ref(fn), batch_size), lambda: partial(_mapped, fn, batch_size))
     return shard_batched(mapped, xs, *args, mesh=mesh)
 
 

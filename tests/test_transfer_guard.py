@@ -9,7 +9,9 @@ from optlab import problems, train
 
 def test_training_chunk_runs_without_transfers():
     problem = problems.get("digits-mlp", sizes=(64, 8, 10), batch_size=32)
-    opt = train._resolve_optimizer("adam", None)[0]
+    from optlab.train import api, loop
+
+    opt = api.resolve_optimizer("adam", None)[0]
     state = train.init_state(problem, opt, jax.random.key(0))
     args = (
         state,
@@ -18,7 +20,8 @@ def test_training_chunk_runs_without_transfers():
         jnp.asarray(0, jnp.int32),
         jnp.asarray(40, jnp.int32),
     )
-    compiled, _ = train._compiled_chunk(problem, opt, 10, 4, True, args)
+    layout = loop.chunk_layout(40, 10, 1)  # 4 blocks of 10 steps
+    compiled, _ = api.compiled_chunk(problem, opt, layout, True, args)
     args = jax.device_put(args)
     with jax.transfer_guard("disallow"):
         state, out = compiled(*args)
@@ -27,10 +30,14 @@ def test_training_chunk_runs_without_transfers():
 
 
 def test_sweep_program_runs_without_transfers():
-    from optlab import sweep
+    from optlab.sweep import engines
+    from optlab.train import loop
 
     problem = problems.get("adder", n=100)
-    init_fn, chunk_fn, _ = sweep._vmap_programs(problem, "adam", {}, "vmap", 4, 5, 4, True)
+    spec = engines.Spec(problem, "adam", {}, "vmap", 4)
+    init_fn, chunk_fn, *_ = engines.programs(
+        spec, layout=loop.chunk_layout(20, 5, 1), runs=4, params0=None
+    )
     hp = {"learning_rate": jnp.asarray([1e-3, 3e-3, 1e-2, 3e-2])}
     keys = [train.split_key(jax.random.key(s)) for s in range(4)]
     params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[problem.init(k[0]) for k in keys])

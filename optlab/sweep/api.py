@@ -1,0 +1,187 @@
+"""``sweep()``: every grid point × seed of an optimizer trained in one compiled program.
+
+Its steps: validate the arguments (``validate``), choose the engine (``engines.choose_method``),
+lay out the runs and chunks (:func:`_layout`), build the programs (``engines.programs``), run
+them locally or sharded (``runner``) and assemble the :class:`SweepResult` (:func:`_result`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from optlab.sweep import engines, runner
+from optlab.sweep.result import SweepResult
+from optlab.sweep.validate import Request, validate
+from optlab.train import loop
+
+__all__ = ["sweep"]
+
+
+class _Layout(NamedTuple):
+    """How the runs and steps of a sweep are cut up."""
+
+    spec: engines.Spec  # the engine and its batch size (after grouping)
+    reason: str  # why this engine
+    chunks: loop.Layout  # the steps: blocks and compiled calls per group
+    groups: runner.Groups  # the runs: padded groups
+    sharded: bool
+
+
+def _choose(req: Request, r: int) -> tuple[str, int, str]:
+    return engines.choose_method(
+        req.problem, req.optimizer, r, fixed=req.fixed, swept=list(req.grid), method=req.method,
+        batch_size_runs=req.batch_size_runs,
+    )  # fmt: skip
+
+
+def _layout(req: Request, the_plan, choice, params0, data_keys, *, shard, progress) -> _Layout:
+    r = len(the_plan.configs)
+    method, bsz, reason = choice
+    # The lanes engine runs groups of at most `bsz` runs one after another through one program.
+    # Sharded, each group is split over the devices (`size` runs per device) and one call runs
+    # a group's init and all its steps, so the state stays on the devices.
+    n_dev = jax.device_count() if shard is None or shard else 1
+    sharded = n_dev > 1
+    size = bsz if method == "lanes" else r
+    if sharded:
+        size = min(size, -(-r // n_dev))
+    chunks = 1 if sharded else (req.chunks or (20 if progress else 1))
+    steps_layout = loop.chunk_layout(req.steps, req.eval_every, chunks)
+    groups = runner.groups(the_plan, params0, data_keys, size=size, devices=n_dev)
+    if method == "map":
+        bsz = min(bsz, groups.size)
+    spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz)
+    return _Layout(spec, reason, steps_layout, groups, sharded)
+
+
+def _splits(problem):
+    if problem.data is None:
+        return None, None
+    val = problem.data.val
+    return problem.data.train, (None if val is not None and val.x.shape[0] == 0 else val)
+
+
+def _result(req: Request, the_plan, lay: _Layout, params0, outcome: runner.Outcome, val_split):
+    r = len(the_plan.configs)
+
+    def runs(trees):  # concatenate groups along the runs axis, drop the padding
+        return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0)[:r], *trees)
+
+    outs = [runs(o) for o in outcome.outs]
+    final_params, diverged, diverged_step = runs(outcome.ends)
+    losses, gnorms = loop.step_curves(outs, req.steps, lead=(r,))
+    diverged = diverged.reshape(r).astype(bool)
+    diverged_step = diverged_step.reshape(r).astype(np.int64)
+    if val_split is not None:
+        points = loop.evaluation_points(lay.chunks, req.steps, req.eval_every)
+        first = loop.evaluator(req.problem, runs=True)(params0, val_split)
+        val_loss, val_metrics = loop.eval_curves(first, outs, points.mask, lead=(r,))
+        eval_steps = np.concatenate([[0], points.ends[points.mask]]).astype(np.int64)
+    else:
+        val_loss, val_metrics = np.zeros((r, 0), np.float64), {}
+        eval_steps = np.zeros((0,), np.int64)
+    evaluate = loop.evaluator(req.problem, runs=True)
+    final = loop.evaluate_splits(req.problem, evaluate, final_params)
+    final = {k: np.where(diverged, np.nan, v.reshape(r)) for k, v in final.items()}
+    spec = lay.spec
+    return SweepResult(
+        configs=the_plan.configs,
+        loss=losses,
+        grad_norm=gnorms,
+        eval_steps=eval_steps,
+        val_loss=val_loss,
+        val_metrics=val_metrics,
+        final=final,
+        final_params=final_params,
+        diverged=diverged,
+        diverged_step=diverged_step,
+        compile_time=outcome.compile_time,
+        run_time=outcome.run_time,
+        method=spec.method,
+        batch_size_runs=spec.batch_size_runs,
+        config={
+            "problem": req.problem.name,
+            "optimizer": req.optimizer,
+            "fixed": dict(req.fixed),
+            "grid": {k: list(v) for k, v in req.grid.items()},
+            "seeds": list(req.seeds),
+            "steps": req.steps,
+            "eval_every": req.eval_every,
+            "method": spec.method,
+            "method_reason": lay.reason,
+            "batch_size_runs": spec.batch_size_runs,
+        },
+    )
+
+
+def sweep(
+    problem,
+    optimizer: str,
+    *,
+    grid: Mapping[str, Sequence[float]],
+    seeds: Sequence[int],
+    steps: int,
+    fixed: Mapping[str, Any] | None = None,
+    eval_every: int | None = None,
+    progress: bool = False,
+    batch_size_runs: int | None = None,
+    method: str = "auto",
+    chunks: int | None = None,
+    shard: bool | None = None,
+) -> SweepResult:
+    """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
+
+    Run ``(hp, seed)`` equals ``optlab.train.train(problem, optimizers.get(optimizer, **fixed,
+    **hp), steps=steps, key=jax.random.key(seed))`` to float32 rounding: the same init, data
+    order, step, divergence rule and evaluation points.
+
+    Args:
+      problem: an ``optlab.problems.Problem`` or its registered name.
+      optimizer: a registered optimizer name.
+      grid: ``{hyperparameter: [values]}``; the runs are the Cartesian product of the lists
+        (first key slowest) times ``seeds`` (innermost). ``{}`` sweeps seeds only.
+      seeds: non-negative integers; seed ``s`` uses ``jax.random.key(s)`` (paired across
+        optimizers: same init and same minibatch order).
+      steps: optimizer steps per run.
+      fixed: hyperparameters shared by all runs (also non-numeric ones such as
+        ``schedule="cosine"``), passed to ``optimizers.get``.
+      eval_every: evaluate on the validation split every this many steps (default
+        ``max(1, steps // 100)``, as ``train``).
+      progress: show a progress bar between compiled chunks of steps.
+      batch_size_runs: runs per vmapped chunk for the ``"map"`` engine (default: automatic).
+      method: ``"auto"`` (default), ``"lanes"``, ``"vmap"`` or ``"map"`` (see the module doc).
+      chunks: number of compiled calls the steps are split into (default 1, or 20 with
+        ``progress``).
+      shard: split the runs over all devices in ``jax.devices()`` (``jax.shard_map`` over a
+        1-D mesh; each device runs its share with the chosen engine). Default: when there is
+        more than one device. Results equal the unsharded sweep.
+
+    Returns:
+      A :class:`SweepResult`.
+
+    Raises:
+      ValueError: unknown problem/optimizer, a hyperparameter the optimizer does not take, an
+        empty value list, non-numeric or non-finite swept values, a non-positive learning rate,
+        non-positive ``steps``, negative or non-integer seeds, an empty seed list, an unknown
+        ``method`` — all before anything is compiled or trained.
+    """
+    req = validate(
+        problem, optimizer, grid=grid, seeds=seeds, steps=steps, fixed=fixed,
+        eval_every=eval_every, method=method, batch_size_runs=batch_size_runs, chunks=chunks,
+    )  # fmt: skip
+    the_plan = runner.plan(req.grid, req.seeds)
+    choice = _choose(req, len(the_plan.configs))
+    params0, data_keys = runner.initial_params(req.problem, the_plan)
+    lay = _layout(req, the_plan, choice, params0, data_keys, shard=shard, progress=progress)
+    programs = engines.programs(lay.spec, layout=lay.chunks, runs=lay.groups.size, params0=params0)
+    splits = _splits(req.problem)
+    run = runner.run_sharded if lay.sharded else runner.run_local
+    outcome = run(
+        lay.spec, programs=programs, layout=lay.chunks, groups=lay.groups, splits=splits,
+        steps=req.steps, progress=progress,
+    )  # fmt: skip
+    return _result(req, the_plan, lay, params0, outcome, splits[1])

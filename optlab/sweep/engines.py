@@ -1,0 +1,390 @@
+"""The sweep engines: how ``R`` runs are laid out in one compiled program, and which to use.
+
+- ``"lanes"`` (full-batch small MLPs with an elementwise optimizer): the runs are the *last*
+  axis of everything. All parameters of run ``r`` are column ``r`` of one ``(P, R)`` array
+  (:class:`Packing`), each unit's activation is an ``(n, R)`` array (``optlab.lanes``), and the
+  data batch, shared by all runs, is read once. Because
+
+      d/dθ_r  Σ_s loss_s(θ_s)  =  d loss_r / dθ_r,
+
+  one ``jax.grad`` of the summed loss gives every run its own gradient, and per-run
+  hyperparameters of shape ``(R,)`` broadcast against the last axis, so optax's elementwise
+  transforms work unchanged. Whether an optimizer is elementwise is checked numerically
+  (:func:`optimizer_lanes_reason`), and so is the batched loss against ``problem.loss``.
+- ``"vmap"`` / ``"map"``: ``jax.vmap`` of ``optlab.train``'s own step over all runs, or
+  ``jax.lax.map`` over chunks of ``batch_size_runs`` runs (each chunk vmapped).
+
+Both are built on ``optlab.train.loop.block_scan`` (the loop ``train`` compiles) and returned
+as :class:`Programs`; :func:`choose_method` picks the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optlab import _cache
+from optlab import lanes as lanes_lib
+from optlab import optimizers as optimizers_lib
+from optlab.sweep.validate import make_optimizer
+from optlab.train import loop
+from optlab.train.api import resolve_problem
+from optlab.train.step import TrainState, divergence_rule, make_evaluate, make_step
+
+__all__ = ["Spec", "Programs", "Packing", "choose_method", "programs", "settings_key"]
+
+# Lanes engine: runs per program call so that one (rows, runs) activation has ~this many floats.
+_LANES_TARGET_FLOATS = 1 << 16
+
+# Automatic chunk size of the "map" engine: run chunks so that the batched activations of one
+# chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
+_MAP_TARGET_FLOATS = 1 << 17
+
+# XLA:CPU options for the lanes program. With YNNPACK fusing the (n, R) -> (R,) column
+# reductions the 64-run adder sweep took a median 1.32x longer than with XLA's own reduction
+# loops (8 alternating pairs; benchmarks/README.md); restricting YNNPACK to dots keeps
+# them native. Skipped when the backend rejects the option.
+_LANES_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+
+
+def settings_key(d: Mapping[str, Any]) -> tuple:
+    """A hashable key of a settings dict (values by ``repr``)."""
+    return tuple(sorted((k, repr(v)) for k, v in d.items()))
+
+
+class Spec(NamedTuple):
+    """What decides a sweep's programs besides shapes and the chunk layout."""
+
+    problem: Any
+    optimizer: str
+    fixed: dict[str, Any]
+    method: str  # "lanes", "vmap" or "map"
+    batch_size_runs: int  # runs per vmapped chunk ("map"), runs per group ("lanes")
+
+    def key(self) -> tuple:
+        """A cache key part: the problem by identity, the rest by value."""
+        return (
+            _cache.ref(self.problem),
+            self.optimizer,
+            settings_key(self.fixed),
+            self.method,
+            self.batch_size_runs,
+        )
+
+    def make_optimizer(self, hp):
+        return make_optimizer(self.optimizer, self.fixed, hp)
+
+
+class Programs(NamedTuple):
+    """An engine's pure functions over a group of runs (runs first at the boundary).
+
+    ``init(hp, params, data_keys) -> state``; ``chunk(state, hp, train_split, val_split,
+    start, num_steps) -> (state, (losses, grad_norms, evaluation, None))`` with runs-first
+    outputs; ``params_of(state)``: params, runs first; ``options``: XLA compiler options.
+    """
+
+    init: Callable
+    chunk: Callable
+    params_of: Callable
+    options: dict[str, str] | None
+
+
+class Packing:
+    """All of one run's parameters as rows of a single ``(P, R)`` array (runs last).
+
+    One array instead of one per layer makes the optimizer update, the gradient norm and the
+    divergence check a handful of fused loops per step instead of a handful per leaf; for the
+    elementwise optimizers the lanes engine admits this changes nothing.
+    """
+
+    def __init__(self, params_runs_first):
+        leaves, self.treedef = jax.tree_util.tree_flatten(params_runs_first)
+        self.shapes = [tuple(x.shape[1:]) for x in leaves]
+        self.sizes = [math.prod(sh) for sh in self.shapes]
+        self.offsets = np.cumsum([0, *self.sizes]).tolist()
+
+    def pack(self, params_runs_first) -> jax.Array:
+        leaves = jax.tree_util.tree_leaves(params_runs_first)
+        r = leaves[0].shape[0]
+        return jnp.concatenate([x.reshape(r, -1) for x in leaves], axis=1).T
+
+    def lanes(self, flat):
+        """Leaves ``(*shape, R)`` (views of ``flat``)."""
+        r = flat.shape[-1]
+        leaves = [
+            flat[o : o + n].reshape(*sh, r)
+            for o, n, sh in zip(self.offsets, self.sizes, self.shapes, strict=False)
+        ]
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+    def runs_first(self, flat):
+        """Leaves ``(R, *shape)``."""
+        r = flat.shape[-1]
+        leaves = [
+            flat[o : o + n].T.reshape(r, *sh)
+            for o, n, sh in zip(self.offsets, self.sizes, self.shapes, strict=False)
+        ]
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+
+class _LanesState(NamedTuple):
+    params: Any  # (P, R): see Packing
+    opt_state: Any
+    diverged: jax.Array  # (R,)
+    diverged_step: jax.Array  # (R,)
+
+
+def _lanes_where(freeze, old, new, r: int):
+    def pick(o, n_):
+        if jnp.ndim(n_) >= 1 and n_.shape[-1] == r:
+            return jnp.where(freeze, o, n_)
+        return n_  # shared leaves (step counters): identical for every run
+
+    return jax.tree_util.tree_map(pick, old, new)
+
+
+def _make_lanes_step(problem, make_opt, r: int, packing: Packing):
+    per_run = lanes_lib.per_set_loss(problem)
+
+    def step(state: _LanesState, hp, train_split, step_index):
+        opt = make_opt(hp)
+
+        def total(flat):
+            losses = per_run(packing.lanes(flat), train_split)
+            return jnp.sum(losses), losses
+
+        # d(sum_r loss_r)/d(params of run r) = d(loss_r)/d(params of run r): all runs at once
+        grads, losses = jax.grad(total, has_aux=True)(state.params)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        gnorm = jnp.sqrt(jnp.sum(jnp.square(grads), axis=0))
+        # a NaN/Inf anywhere in run r's params makes its sum non-finite
+        finite = jnp.isfinite(jnp.sum(new_params, axis=0))
+        bad = ~(jnp.isfinite(losses) & jnp.isfinite(gnorm) & finite)
+        freeze, diverged_step, rec_loss, rec_gnorm = divergence_rule(
+            state.diverged, state.diverged_step, bad, step_index, losses, gnorm
+        )
+        new_state = _LanesState(
+            params=_lanes_where(freeze, state.params, new_params, r),
+            opt_state=_lanes_where(freeze, state.opt_state, opt_state, r),
+            diverged=freeze,
+            diverged_step=diverged_step,
+        )
+        return new_state, (rec_loss, rec_gnorm)
+
+    return step
+
+
+_ELEMENTWISE = _cache.Cache(maxsize=256)
+
+
+def optimizer_lanes_reason(name: str, fixed: Mapping[str, Any], swept) -> str | None:
+    """None if ``name`` updates run-last leaves exactly as it updates each run alone.
+
+    Three updates of a tiny pytree whose runs have gradients of very different scales and
+    different hyperparameters, against ``vmap`` of the single-run update (one compile, cached
+    per optimizer, fixed settings and swept names). Transforms using tensor or global norms
+    (LAMB, LARS, NovoGrad, clipping) mix the runs and fail.
+    """
+    key = (name, settings_key(fixed), tuple(sorted(swept)))
+    return _ELEMENTWISE.get(key, lambda: _elementwise_check(name, fixed, swept))
+
+
+def _elementwise_check(name: str, fixed: Mapping[str, Any], swept) -> str | None:
+    r = 3
+    hp3 = {k: jnp.asarray([1.0, 0.5, 0.25], jnp.float32) * _probe_value(name, k) for k in swept}
+    rng = np.random.default_rng(0)
+    scales = np.asarray([1.0, 1e3, 1e-3], np.float32)
+    shapes = [(3, 2), (2,)]
+    p0 = [jnp.asarray(rng.normal(size=(*sh, r)), jnp.float32) for sh in shapes]
+    gs = [
+        [jnp.asarray(rng.normal(size=(*sh, r)) * scales, jnp.float32) for sh in shapes]
+        for _ in range(3)
+    ]
+
+    def updates(p, gs, hp):
+        opt = make_optimizer(name, fixed, hp)
+        state = opt.init(p)
+        for g in gs:
+            u, state = opt.update(g, state, p)
+            p = optax.apply_updates(p, u)
+        return p
+
+    def both(p, gs, hp):
+        lanes = updates(p, gs, hp)
+        single = jax.vmap(updates, in_axes=(-1, -1, 0), out_axes=-1)(p, gs, hp)
+        return lanes, single
+
+    reason = None
+    try:
+        got, want = jax.jit(both)(p0, gs, hp3)
+        for a, b in zip(got, want, strict=True):
+            if not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6):
+                reason = f"optimizer {name!r} mixes runs (it uses tensor or global norms)"
+                break
+    except Exception as e:  # noqa: BLE001 - any failure means: not elementwise on lanes
+        reason = f"optimizer {name!r} does not run on run-last leaves ({type(e).__name__})"
+    return reason
+
+
+# --------------------------------------------------------------------------- method choice
+
+
+def _lanes_group(problem) -> int:
+    """Runs per lanes program call: ``(rows, runs)`` activations of about 2**16 floats.
+
+    Measured (benchmarks/sweep.py, adder, 1,000 rows): the time per run falls up to 64 runs
+    and rises again at 256, when the per-unit ``(rows, runs)`` arrays outgrow the caches.
+    """
+    rows = int(problem.data.train.x.shape[0])
+    return max(8, (_LANES_TARGET_FLOATS // max(rows, 1)) // 8 * 8)
+
+
+def _work_per_run(problem) -> float:
+    """Floats of activations one run touches per step (rows × widths)."""
+    if problem.data is None or problem.sizes is None:
+        return 1.0
+    n = int(problem.data.train.x.shape[0])
+    rows = n if problem.batch_size is None else min(n, int(problem.batch_size))
+    return float(rows * sum(problem.sizes))
+
+
+def choose_method(
+    problem,
+    optimizer: str,
+    n_runs: int,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    swept: Sequence[str] = ("learning_rate",),
+    method: str = "auto",
+    batch_size_runs: int | None = None,
+) -> tuple[str, int, str]:
+    """The engine and chunk size ``sweep`` uses, with the reason.
+
+    Rule (measured on a 2-core CPU, ``benchmarks/sweep.py``): ``"lanes"`` for full-batch MLPs
+    with at most ``lanes_lib.MAX_TERMS`` weight terms and an elementwise optimizer; otherwise
+    ``"map"`` over chunks of ``batch_size_runs`` runs, by default as many runs as keep one
+    chunk's activations near ``_MAP_TARGET_FLOATS`` floats (small problems: all runs at once,
+    i.e. a plain vmap; matmul-bound ones: a few runs per chunk).
+
+    Returns:
+      ``(method, batch_size_runs, reason)``.
+    """
+    fixed = dict(fixed or {})
+    if isinstance(problem, str):
+        problem = resolve_problem(problem)
+    if method in ("auto", "lanes"):
+        reason = lanes_lib.structural_reason(problem)
+        if reason is None:
+            reason = optimizer_lanes_reason(optimizer, fixed, swept)
+        if reason is None:
+            reason = lanes_lib.loss_reason(problem)
+        if reason is None:
+            g = min(n_runs, batch_size_runs or _lanes_group(problem))
+            return "lanes", g, "full-batch small MLP, elementwise optimizer"
+        if method == "lanes":
+            raise ValueError(f"method='lanes' does not apply: {reason}; use method='auto'")
+        why_not = f"not lanes: {reason}; "
+    else:
+        why_not = ""
+    if method == "vmap":
+        return "vmap", n_runs, why_not + "vmap requested"
+    if batch_size_runs is None:
+        cap = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+        # prefer a divisor of n_runs (no ragged last chunk) unless it halves the chunk
+        divisor = max(d for d in range(1, cap + 1) if n_runs % d == 0)
+        batch_size_runs = divisor if 2 * divisor >= cap else cap
+    batch_size_runs = min(batch_size_runs, n_runs)
+    if batch_size_runs >= n_runs:
+        return "vmap", n_runs, why_not + "all runs fit one vmapped chunk"
+    return "map", batch_size_runs, why_not + f"chunks of {batch_size_runs} runs (per-run work)"
+
+
+def _probe_value(optimizer: str, key: str) -> float:
+    d = optimizers_lib.defaults(optimizer).get(key)
+    if isinstance(d, (int, float)) and not isinstance(d, bool) and d not in (0, None):
+        return float(d)
+    return 1e-3 if key == "learning_rate" else 0.5
+
+
+# --------------------------------------------------------------------------- programs
+
+
+def _vmap_programs(spec: Spec, layout: loop.Layout) -> Programs:
+    """``train``'s step vmapped over all runs, or ``lax.map`` over chunks of vmapped runs."""
+    problem = spec.problem
+
+    def one_step(state, hp, train_split, index):
+        return make_step(problem, spec.make_optimizer(hp))(state, train_split, index)
+
+    one_chunk = loop.block_scan(
+        one_step, make_evaluate(problem), layout, params_of=lambda s: s.params
+    )
+
+    def init(hp, params, data_keys):
+        def one(h, p, dk):
+            return TrainState(
+                params=p,
+                opt_state=spec.make_optimizer(h).init(p),
+                data_key=dk,
+                diverged=jnp.zeros([], bool),
+                diverged_step=jnp.full([], -1, jnp.int32),
+            )
+
+        return jax.vmap(one)(hp, params, data_keys)
+
+    def chunk(states, hp, train_split, val_split, start, num_steps):
+        def f(s, h):
+            return one_chunk(s, h, train_split, val_split, start, num_steps)
+
+        if spec.method == "vmap":
+            return jax.vmap(f)(states, hp)  # per-run outputs with a leading runs axis
+        return jax.lax.map(lambda a: f(*a), (states, hp), batch_size=spec.batch_size_runs)
+
+    return Programs(init, chunk, lambda s: s.params, None)
+
+
+def _lanes_programs(spec: Spec, layout: loop.Layout, runs: int, packing: Packing) -> Programs:
+    """One program over ``runs`` runs laid along the last axis (see the module docstring)."""
+    problem = spec.problem
+    evaluate = make_evaluate(problem)
+    step = _make_lanes_step(problem, spec.make_optimizer, runs, packing)
+
+    def eval_runs(flat, split):
+        return jax.vmap(evaluate, in_axes=(0, None))(packing.runs_first(flat), split)
+
+    scan = loop.block_scan(step, eval_runs, layout, params_of=lambda s: s.params)
+
+    def init(hp, params, data_keys):
+        del data_keys  # full batch: no minibatch order
+        params = packing.pack(params)
+        return _LanesState(
+            params=params,
+            opt_state=spec.make_optimizer(hp).init(params),
+            diverged=jnp.zeros((runs,), bool),
+            diverged_step=jnp.full((runs,), -1, jnp.int32),
+        )
+
+    def chunk(state, hp, train_split, val_split, start, num_steps):
+        state, (losses, gnorms, ev, _) = scan(state, hp, train_split, val_split, start, num_steps)
+        # lanes outputs are (n_blocks, block, R): put runs first like the vmap engine
+        losses = jnp.moveaxis(losses, -1, 0)
+        gnorms = jnp.moveaxis(gnorms, -1, 0)
+        if ev is not None:
+            ev = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 1, 0), ev)
+        return state, (losses, gnorms, ev, None)
+
+    return Programs(init, chunk, lambda s: packing.runs_first(s.params), _LANES_XLA_OPTIONS)
+
+
+def programs(spec: Spec, *, layout: loop.Layout, runs: int, params0) -> Programs:
+    """The engine's :class:`Programs` for groups of ``runs`` runs shaped like ``params0``."""
+    if spec.method == "lanes":
+        return _lanes_programs(spec, layout, runs, Packing(params0))
+    return _vmap_programs(spec, layout)
