@@ -154,6 +154,54 @@ def test_rerun_skips_everything_and_report_regenerates(tiny_study, tmp_path):
     assert "**" in row
 
 
+def test_report_statistics_are_computed_once_in_results(tiny_study):
+    """StudyResults.comparison (what the tables print) against numpy on the stored values."""
+    _, res = tiny_study
+    cmp = res.comparison("gd")
+    assert cmp.baseline == "gd" and cmp.targets == {"quadratic": 1e-3}
+    base = res.pair("quadratic", "gd")
+    means = []
+    for o in ("gd", "heavy-ball"):
+        pr, ps = res.pair("quadratic", o), cmp.pairs[("quadratic", o)]
+        v, ok = pr.final_values(), ~pr.final_failed()
+        assert ps.summary.mean == pytest.approx(v[ok].mean())
+        assert ps.summary.n == 3 and ps.summary.ci_low <= ps.summary.mean <= ps.summary.ci_high
+        assert ps.steps_to_target_median == np.median(res.steps_to_target("quadratic", o))
+        means.append(v[ok].mean())
+        if o == "gd":
+            assert ps.paired is None
+        else:
+            assert ps.paired.n_pairs == 3
+            np.testing.assert_allclose(ps.paired.mean_diff, np.mean(v - base.final_values()))
+    want_ranks = [1.0, 2.0] if means[0] < means[1] else [2.0, 1.0]
+    np.testing.assert_array_equal(cmp.average_ranks, want_ranks)
+    row_times = sum(
+        r["tuning_compile_time"] + r["final_compile_time"] + r["tuning_run_time"]
+        + r["final_run_time"]
+        for r in res.table_rows()
+    )  # fmt: skip
+    assert sum(res.total_times()) == pytest.approx(row_times)
+    taus, rho = res.performance_profile()
+    assert taus[0] == 1.0 and rho.shape == (2, taus.size)
+    assert np.all(np.diff(rho, axis=1) >= 0) and rho[:, -1].max() == 1.0
+    ks, m, _ = res.pair("quadratic", "gd").tuning_budget()
+    scores = res.pair("quadratic", "gd").trial_scores
+    np.testing.assert_array_equal(ks, np.arange(1, scores.size + 1))
+    assert m[-1] == pytest.approx(np.nanmin(scores))  # all trials: the best finite score
+    with pytest.raises(ValueError, match="baseline 'nope' is not in the study"):
+        res.comparison("nope")
+
+
+def test_restricted_config_keeps_per_problem_settings_consistent():
+    cfg = study.DEFAULT_CONFIG.restricted(problems=("adder",), optimizers=("sgd",), steps=50)
+    assert cfg.problems == ("adder",) and cfg.optimizers == ("sgd",) and cfg.steps == 50
+    assert cfg.problem_steps == {} and cfg.problem_metrics == {} and cfg.search == {}
+    cfg = study.DEFAULT_CONFIG.restricted(metric="loss", seeds=2)
+    assert cfg.problem_steps == {"digits-mlp": 300} and cfg.problem_metrics == {}
+    assert cfg.seeds == 2 and cfg.metric == "loss"
+    assert study.DEFAULT_CONFIG.restricted() is study.DEFAULT_CONFIG
+
+
 def test_corrupt_record_is_reported(tiny_study, tmp_path):
     import shutil
 
