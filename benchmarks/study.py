@@ -10,7 +10,6 @@ Run: ``python -m benchmarks.study``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -26,10 +25,9 @@ from optlab import study, train
 
 def _config(quick: bool) -> study.StudyConfig:
     if quick:
-        return dataclasses.replace(
-            study.DEFAULT_CONFIG, problems=("adder",), optimizers=("sgd", "adam"), budget=3,
-            seeds=3, steps=200, problem_steps={}, problem_metrics={},
-        )  # fmt: skip
+        return study.DEFAULT_CONFIG.restricted(
+            problems=("adder",), optimizers=("sgd", "adam"), budget=3, seeds=3, steps=200
+        )
     return study.DEFAULT_CONFIG
 
 
@@ -84,9 +82,7 @@ def run(quick: bool = False) -> list[dict]:
         t0 = time.perf_counter()
         res = study.run_study(cfg, tmp / "study")
         wall = time.perf_counter() - t0
-        table = res.table_rows()
-        compile_s = sum(r["tuning_compile_time"] + r["final_compile_time"] for r in table)
-        run_s = sum(r["tuning_run_time"] + r["final_run_time"] for r in table)
+        compile_s, run_s = res.total_times()
         n_runs = len(res.summary_rows())
         seq = _sequential(cfg, res)
         case = f"{len(cfg.problems)} problems x {len(cfg.optimizers)} optimizers, {n_runs} runs"
