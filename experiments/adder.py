@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
+import io
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optlab import classic, mlp, problems, store, train
+from optlab import _io, classic, mlp, problems, store, train
+from optlab.plot import _mpl
 
 
 @dataclass(frozen=True)
@@ -58,27 +59,59 @@ def answers(params, queries) -> list[float]:
     return [float(v) for v in mlp.apply(params, jnp.asarray(queries, jnp.float32))[:, 0]]
 
 
+WEIGHT_COLUMNS = ("w_ac", "w_bc", "w_cf", "w_ad", "w_bd", "w_df")
+
+
 def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    # 1. The hand-set network.
     hand = classic.adder_params()
+    show_hand_set(hand, cfg)
+    problem = problems.get("adder", n=cfg.n)
+    hand_mse = problem.evaluate(hand, "test")["loss"]
+    t0 = time.perf_counter()
+    rows, curves, solutions = train_all(problem, cfg)
+    elapsed = time.perf_counter() - t0
+    print(
+        f"Trained {len(rows)} networks in {elapsed:.1f} s "
+        f"({len(cfg.optimizers)} optimizers x {cfg.seeds} seeds x {cfg.steps} full-batch steps)."
+    )
+    print(
+        "Each row is a different weight setting; alpha, beta are the local slopes d f/d a, "
+        "d f/d b at (2, 2): every good solution has alpha ≈ beta ≈ 1.\n"
+    )
+    table = solutions_table(rows, hand, hand_mse, cfg)
+    print(table)
+    report_distances(rows, solutions)
+    record = {"config": dataclasses.asdict(cfg), "provenance": store.provenance(),
+              "hand_set": {"weights": classic.ADDER_WEIGHTS, "answers": answers(hand, cfg.queries),
+                           "test_mse": hand_mse},
+              "solutions": solutions, "train_seconds": elapsed}  # fmt: skip
+    save(out, rows, table, record, curves, cfg)
+    print(f"\nWrote {out}/solutions.md, solutions.csv, runs.json, loss_curves.pdf/png")
+    return record
+
+
+def show_hand_set(hand, cfg: Config) -> None:
+    """Print the hand-set network's answers and which hidden units it uses for 2 + 2."""
     print("The hand-set 2-3-1 adding network (weights from the classic introduction):")
     for (a, b), v in zip(cfg.queries, answers(hand, cfg.queries), strict=True):
         print(f"  {a:g} + {b:g} = {v:.4f}   (exact {a + b:g})")
-    hidden = jax.nn.relu(jnp.asarray([2.0, 2.0]) @ hand[0]["w"] + hand[0]["b"])
     pre = jnp.asarray([2.0, 2.0]) @ hand[0]["w"] + hand[0]["b"]
+    hidden = jax.nn.relu(pre)
     print(
         f"  hidden pre-activations for 2 + 2: c={pre[0]:.3f} d={pre[1]:.3f} e={pre[2]:.3f}"
         f" -> after ReLU: {', '.join(f'{h:.3f}' for h in hidden)} (d is switched off)\n"
     )
 
-    # 2. Train the same architecture from many seeds with several optimizers.
-    problem = problems.get("adder", n=cfg.n)
-    hand_mse = problem.evaluate(hand, "test")["loss"]
+
+def train_all(problem, cfg: Config) -> tuple[list[dict], dict[str, list], list[dict]]:
+    """Train the 2-3-1 network from every seed with every optimizer.
+
+    Returns ``(rows, curves, solutions)``: one table row per run, the loss curves by
+    optimizer, and every run's named weights and answers.
+    """
     rows, curves, solutions = [], {}, []
-    t0 = time.perf_counter()
     for name, lr in cfg.optimizers:
         curves[name] = []
         for seed in range(cfg.seeds):
@@ -100,22 +133,16 @@ def main(cfg: Config) -> dict:
                 "2+2": ans[0], "alpha": alpha, "beta": beta, "gamma": gamma,
                 "active_units": int(np.sum(np.asarray(jax.nn.relu(
                     jnp.asarray([2.0, 2.0]) @ params[0]["w"] + params[0]["b"])) > 0)),
-                **{k: w[k] for k in ("w_ac", "w_bc", "w_cf", "w_ad", "w_bd", "w_df")},
+                **{k: w[k] for k in WEIGHT_COLUMNS},
             })  # fmt: skip
             solutions.append({"optimizer": name, "seed": seed, "weights": w, "answers": ans})
-    elapsed = time.perf_counter() - t0
+    return rows, curves, solutions
 
-    # 3. The table: different weights, the same sum.
+
+def solutions_table(rows: list[dict], hand, hand_mse: float, cfg: Config) -> str:
+    """The Markdown table: different weights, the same sum (the hand-set network last)."""
     header = ["optimizer", "seed", "test_mse", "2+2", "alpha", "beta", "active_units",
-              "w_ac", "w_bc", "w_cf", "w_ad", "w_bd", "w_df"]  # fmt: skip
-    print(
-        f"Trained {len(rows)} networks in {elapsed:.1f} s "
-        f"({len(cfg.optimizers)} optimizers x {cfg.seeds} seeds x {cfg.steps} full-batch steps)."
-    )
-    print(
-        "Each row is a different weight setting; alpha, beta are the local slopes d f/d a, "
-        "d f/d b at (2, 2): every good solution has alpha ≈ beta ≈ 1.\n"
-    )
+              *WEIGHT_COLUMNS]  # fmt: skip
     fmt = {"test_mse": "{:.2e}", "2+2": "{:.4f}", "alpha": "{:.3f}", "beta": "{:.3f}"}
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -125,23 +152,16 @@ def main(cfg: Config) -> dict:
         lines.append("| " + " | ".join(cells) + " |")
     hand_row = classic.named_weights(hand)
     a_h, b_h, _ = effective_coefficients(hand)
-    lines.append(
-        "| hand-set | – | "
-        + " | ".join(
-            [
-                f"{hand_mse:.2e}",
-                f"{answers(hand, cfg.queries)[0]:.4f}",
-                f"{a_h:.3f}",
-                f"{b_h:.3f}",
-                "2",
-                *(f"{hand_row[k]:.3f}" for k in ("w_ac", "w_bc", "w_cf", "w_ad", "w_bd", "w_df")),
-            ]
-        )
-        + " |"
-    )
-    table = "\n".join(lines)
-    print(table)
+    cells = [
+        "hand-set", "–", f"{hand_mse:.2e}", f"{answers(hand, cfg.queries)[0]:.4f}",
+        f"{a_h:.3f}", f"{b_h:.3f}", "2", *(f"{hand_row[k]:.3f}" for k in WEIGHT_COLUMNS),
+    ]  # fmt: skip
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
+
+def report_distances(rows: list[dict], solutions: list[dict]) -> None:
+    """Print how far apart the weight vectors of the good solutions lie."""
     ok = [not r["diverged"] and r["test_mse"] < 1e-2 for r in rows]
     good = [r for r, keep in zip(rows, ok, strict=True) if keep]
     flat = np.array([[s["weights"][k] for k in sorted(s["weights"])]
@@ -154,42 +174,32 @@ def main(cfg: Config) -> dict:
             f"(median {np.median(d):.2f}): different solutions, the same function."
         )
 
-    # 4. Save everything.
-    with open(out / "solutions.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    store.atomic_write_text(out / "solutions.md", table + "\n")
-    record = {"config": dataclasses.asdict(cfg), "provenance": store.provenance(),
-              "hand_set": {"weights": classic.ADDER_WEIGHTS, "answers": answers(hand, cfg.queries),
-                           "test_mse": hand_mse},
-              "solutions": solutions, "train_seconds": elapsed}  # fmt: skip
-    store.atomic_write_text(out / "runs.json", json.dumps(record, indent=1, default=float))
-    _plot(curves, cfg, out)
-    print(f"\nWrote {out}/solutions.md, solutions.csv, runs.json, loss_curves.pdf/png")
-    return record
+
+def save(out: Path, rows: list[dict], table: str, record: dict, curves, cfg: Config) -> None:
+    """Write the table (CSV, Markdown), the record (JSON) and the loss curves, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    _io.atomic_write_text(out / "solutions.csv", buf.getvalue())
+    _io.atomic_write_text(out / "solutions.md", table + "\n")
+    _io.write_json(out / "runs.json", record)
+    plot_curves(curves, cfg, out / "loss_curves")
 
 
-def _plot(curves, cfg: Config, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        1, len(curves), figsize=(7.0, 2.4), sharey=True, constrained_layout=True
-    )
-    for ax, (name, runs) in zip(np.atleast_1d(axes), curves.items(), strict=True):
+def plot_curves(curves, cfg: Config, stem: Path) -> None:
+    """Training loss against step, one panel per optimizer (``<stem>.pdf``/``.png``)."""
+    fig, axes = _mpl.new_figure(1, len(curves), figsize=(7.0, 2.4), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, (name, runs) in zip(axes, curves.items(), strict=True):
         for loss in runs:
             ax.plot(np.arange(1, len(loss) + 1), loss, lw=0.8, alpha=0.8)
         lr = dict(cfg.optimizers)[name]
         ax.set(title=f"{name} (lr {lr:g})", xscale="log", yscale="log", xlabel="step")
         ax.grid(alpha=0.3, which="both", lw=0.4)
-    np.atleast_1d(axes)[0].set_ylabel("training MSE")
+    axes[0].set_ylabel("training MSE")
     fig.suptitle(f"2-3-1 ReLU adder, {cfg.seeds} seeds each", fontsize=9)
-    for ext in ("pdf", "png"):
-        fig.savefig(out / f"loss_curves.{ext}", dpi=200)
-    plt.close(fig)
+    _mpl.save(fig, stem, dpi=200)
 
 
 def parse_args(argv=None) -> Config:

@@ -197,10 +197,7 @@ def teacher_student(
         raise ValueError(f"teacher_sizes must list at least two positive widths, got {sizes}")
     t_seed = seed if teacher_seed is None else _checks.int_at_least("teacher_seed", teacher_seed, 0)
     gen, split = rngs(seed, 2)
-    if isinstance(activation, str) and activation not in mlp.ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {activation!r}; accepted: {sorted(mlp.ACTIVATIONS)} or a callable"
-        )
+    mlp._resolve_activation(activation)  # ValueError naming the accepted activations
     x = gen.standard_normal((n, sizes[0])).astype(np.float32)
     teacher, clean = _teacher_builder(sizes, activation)(jax.random.key(t_seed), jnp.asarray(x))
     clean = np.asarray(clean, np.float64)

@@ -131,11 +131,7 @@ def mlp_problem(
       A :class:`Problem`.
     """
     sizes = _resolve_sizes(ds, sizes, hidden, default_hidden)
-    if isinstance(activation, str) and activation not in mlp_lib.ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {activation!r}; accepted: {sorted(mlp_lib.ACTIVATIONS)} "
-            "or a callable"
-        )
+    mlp_lib._resolve_activation(activation)  # ValueError naming the accepted activations
     if init_scheme not in mlp_lib.INITIALIZERS:
         raise ValueError(
             f"unknown init_scheme {init_scheme!r}; accepted: {list(mlp_lib.INITIALIZERS)}"
