@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optlab import _checks
+
 __all__ = [
     "Summary",
     "PairedComparison",
@@ -112,8 +114,7 @@ def bootstrap_ci(
     arr = _as_1d(x, "x")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be positive, got {n_boot}")
+    _checks.positive_int("n_boot", n_boot)
     if arr.size == 0:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)

@@ -6,6 +6,7 @@ import argparse
 
 NAME = "report"
 HELP = "Regenerate all figures (PDF+PNG) and tables (Markdown+LaTeX) of a study, without training."
+_FORMATS = ("pdf", "png", "svg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,13 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from optlab._checks import one_of
     from optlab.plot import study as plot_study
     from optlab.study import load_study
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    bad = [f for f in formats if f not in ("pdf", "png", "svg")]
-    if bad or not formats:
-        raise ValueError(f"--formats: unsupported {bad or formats}; accepted: pdf, png, svg")
+    if not formats:
+        raise ValueError(f"--formats: give at least one of {', '.join(_FORMATS)}")
+    for f in formats:
+        one_of("--formats entry", f, _FORMATS)
     res = load_study(args.dir)
     written = plot_study.write_report(res, args.out, baseline=args.baseline, formats=formats)
     if not args.quiet:

@@ -12,7 +12,6 @@ A :class:`StudyConfig` is a frozen dataclass (or the same fields in a TOML file,
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -223,8 +222,7 @@ class StudyConfig:
         for p, s in self.problem_steps.items():
             _checks.positive_int(f"{where}: problem_steps.{p}", s)
         for p, t in self.targets.items():
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
-                raise ValueError(f"{where}: targets.{p} must be a finite number, got {t!r}")
+            _checks.real(f"{where}: targets.{p}", t)
 
     def _validate_search(self, where: str) -> None:
         from optlab import optimizers
