@@ -112,7 +112,10 @@ def run_study(
     t_start = time.perf_counter()
     try:
         for plan in study_plans:
-            _run_plan(store, config, plan, built[plan.problem], infos[plan.problem], bar, log)
+            _run_plan(
+                store, config, plan, prob=built[plan.problem], info=infos[plan.problem],
+                bar=bar, log=log,
+            )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -122,8 +125,8 @@ def run_study(
     return results
 
 
-def _run_plan(store: Store, config: StudyConfig, plan: Plan, prob, info, bar, log) -> None:
-    """Tune, select, evaluate one (problem, optimizer)."""
+def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar, log) -> None:
+    """Tune, select and evaluate one (problem, optimizer); ``info`` is its problem_info."""
     swept = _swept_keys(plan.trials)
     common = {
         "name": plan.problem,
@@ -134,9 +137,13 @@ def _run_plan(store: Store, config: StudyConfig, plan: Plan, prob, info, bar, lo
         "swept": tuple(swept),
     }
     tuning = Group(
-        **common, hps=plan.trials, seeds=plan.tuning_seeds, phase="tuning", trajectory=False,
+        **common,
+        hps=plan.trials,
+        seeds=plan.tuning_seeds,
+        phase="tuning",
+        trajectory=False,
         pad_to=0,
-    )  # fmt: skip
+    )
     _execute(store, config, tuning, bar=bar, log=log)
     best = select_best(store, config, plan, info)  # from the store, as load_study selects
     one_program = len(swept) <= 1 or _is_product(plan.trials, swept)
