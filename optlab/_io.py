@@ -42,6 +42,15 @@ __all__ = [
 #: Prefix of the temporary files of :func:`atomic_write` (``.tmp-<final name>-<random>``).
 TMP_PREFIX = ".tmp-"
 
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -108,6 +117,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.chmod(f.fileno(), _FILE_MODE)  # mkstemp creates 0600; results are for sharing
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
