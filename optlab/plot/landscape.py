@@ -501,3 +501,58 @@ def overview(
     )
     disconnectivity(analysis, ax=axes[1], title="disconnectivity graph")
     return fig
+
+
+def save_standard_figures(
+    out,
+    alphas,
+    betas,
+    values,
+    analysis,
+    *,
+    basins: np.ndarray,
+    trajectories: Mapping[str, np.ndarray] | None = None,
+    title: str,
+    xlabel: str = r"$\alpha$ (direction 1)",
+    ylabel: str = r"$\beta$ (direction 2)",
+    log_scale: bool = False,
+) -> list[Path]:
+    """The figures of ``optlab landscape`` in the folder ``out`` (each as .pdf and .png).
+
+    ``contour`` (with the analysis and the trajectories), ``basins``, ``surface``,
+    ``disconnectivity`` and ``curve`` (the slice along direction 1 through the middle of the
+    grid). Returns the paths written.
+    """
+    out = Path(out)
+    labels = {"xlabel": xlabel, "ylabel": ylabel}
+    mid = len(np.asarray(betas)) // 2
+    figures = {
+        "contour": contour(
+            alphas,
+            betas,
+            values,
+            analysis=analysis,
+            log_scale=log_scale,
+            trajectories=trajectories or None,
+            title=title,
+            **labels,
+        ),
+        "basins": contour(
+            alphas,
+            betas,
+            values,
+            analysis=analysis,
+            basins=basins,
+            title=f"basins: {title}",
+            **labels,
+        ),  # fmt: skip
+        "surface": surface(alphas, betas, values, log_scale=log_scale),
+        "disconnectivity": disconnectivity(analysis, title="minima and barriers"),
+        "curve": curves(
+            alphas,
+            {"along direction 1": np.asarray(values)[:, mid]},
+            log_scale=log_scale,
+            xlabel=xlabel,
+        ),
+    }
+    return [path for name, fig in figures.items() for path in save(fig, out / name)]
