@@ -10,7 +10,14 @@ once for all of them.
 
 The per-set loss is the same math as ``problem.loss`` (mean squared error, softmax
 cross-entropy or logistic loss of the task) and is checked numerically against
-``problem.loss`` before it is used (:func:`loss_reason`).
+``problem.loss`` before it is used (:func:`loss_reason`). The squared-error and logistic terms
+are ``optlab.losses``' own (:func:`~optlab.losses.squared_error`,
+:func:`~optlab.losses.binary_log_likelihood`), reduced here over rows only. The softmax
+cross-entropy is written out over the list of output columns instead of calling
+``losses.softmax_cross_entropy``: that one takes an ``(n, K)`` logits array, and stacking the
+columns into an ``(n, K, R)`` array would stop the per-column reductions from fusing (the
+lanes layout exists for that fusion); writing ``losses.softmax_cross_entropy`` over columns
+instead would change the compiled program of every other engine.
 
 Used by ``optlab.sweep`` (the ``"lanes"`` engine) and ``optlab.landscape`` (slices of
 ``problem_loss``); it depends on neither.
@@ -25,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optlab import _cache
+from optlab import losses as losses_lib
 from optlab import mlp as mlp_lib
 
 __all__ = [
@@ -116,7 +124,7 @@ def per_set_loss(problem, act=None) -> Callable:
             y = split.y.reshape(n, -1)
             total = 0.0
             for o, v in enumerate(out):
-                total = total + jnp.sum(jnp.square(v - y[:, o : o + 1]), axis=0)
+                total = total + jnp.sum(losses_lib.squared_error(v, y[:, o : o + 1]), axis=0)
             return total / (n * len(out))
         if task == "classification":
             m = out[0]
@@ -132,7 +140,7 @@ def per_set_loss(problem, act=None) -> Callable:
             return jnp.mean(m + jnp.log(s) - picked, axis=0)
         z = out[0]
         y = split.y.reshape(n, 1).astype(z.dtype)
-        return -jnp.mean(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z), axis=0)
+        return -jnp.mean(losses_lib.binary_log_likelihood(z, y), axis=0)
 
     return per_set
 

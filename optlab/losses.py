@@ -2,6 +2,10 @@
 
 All of them are jittable and differentiable; the classification losses work from logits and
 are numerically stable (log-sum-exp, log-sigmoid), so huge logits give finite values.
+
+The per-element terms (:func:`squared_error`, :func:`binary_log_likelihood`) are the one
+definition of those losses: the batch-mean forms here and the per-set column forms of
+``optlab.lanes`` (which reduce over rows only) both apply them.
 """
 
 from __future__ import annotations
@@ -10,13 +14,23 @@ import jax
 import jax.numpy as jnp
 
 
+def squared_error(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """Elementwise ``(pred - target)**2``."""
+    return jnp.square(pred - target)
+
+
+def binary_log_likelihood(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Elementwise ``y log σ(z) + (1-y) log(1-σ(z))`` of 0/1 ``labels``, via ``log_sigmoid``."""
+    return labels * jax.nn.log_sigmoid(logits) + (1 - labels) * jax.nn.log_sigmoid(-logits)
+
+
 def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
     """Mean squared error ``mean((pred - target)**2)``; ``target`` broadcasts to ``pred``."""
     pred = jnp.asarray(pred)
     target = (
         jnp.asarray(target).reshape(pred.shape) if jnp.size(target) == jnp.size(pred) else target
     )
-    return jnp.mean(jnp.square(pred - target))
+    return jnp.mean(squared_error(pred, target))
 
 
 def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -42,9 +56,7 @@ def binary_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """
     logits = jnp.asarray(logits)
     labels = jnp.asarray(labels, logits.dtype).reshape(logits.shape)
-    return -jnp.mean(
-        labels * jax.nn.log_sigmoid(logits) + (1 - labels) * jax.nn.log_sigmoid(-logits)
-    )
+    return -jnp.mean(binary_log_likelihood(logits, labels))
 
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
