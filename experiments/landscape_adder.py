@@ -8,7 +8,8 @@ minimax barriers between them (merge tree), their basins, and the loss along the
 lines between the solutions (with extrapolation). A barrier near zero between two solutions
 means they are connected by a low-loss path in the plane: evidence for the claim that the
 task has a continuum of exact solutions (e.g. rescaling a hidden unit's input weights by
-``s`` and its output weight by ``1/s``).
+``s`` and its output weight by ``1/s``). Training, slicing, analysis and saving are the
+steps of ``optlab.pipelines.landscape``.
 
 Run:
     python experiments/landscape_adder.py                    # ~1 min on a 2-core CPU
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +32,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from optlab import _io, problems, store
 from optlab import landscape as ls
-from optlab import problems, store, train
+from optlab.pipelines import landscape as lp
 from optlab.plot import landscape as pl
 
 
@@ -55,20 +56,17 @@ def main(cfg: Config) -> dict:
     problem = problems.get("adder")
     # the training loss as a function of the params; problem_loss lets slices evaluate many
     # grid points at once along the vector lanes (~50x a per-point loop on this network)
-    loss_fn = ls.problem_loss(problem, "train")
+    loss_fn = lp.loss_function(problem, "train")
 
     t0 = time.perf_counter()
-    runs = [
-        train.train(
-            problem,
-            cfg.optimizer,
-            steps=cfg.steps,
-            key=jax.random.key(s),
-            hyperparams={"learning_rate": cfg.learning_rate},
-            snapshot_every=cfg.steps // 40,
-        )
-        for s in range(cfg.seeds)
-    ]
+    runs = lp.train_runs(
+        problem,
+        cfg.optimizer,
+        range(cfg.seeds),
+        steps=cfg.steps,
+        learning_rate=cfg.learning_rate,
+        snapshot_every=cfg.steps // 40,
+    )
     final = np.array([float(loss_fn(r.final_params)) for r in runs])
     order = [int(i) for i in np.argsort(final)[:3]]
     print(
@@ -86,7 +84,7 @@ def main(cfg: Config) -> dict:
     hi = plane.coords.max(axis=0) + cfg.margin
     alphas = np.linspace(lo[0], hi[0], cfg.resolution)
     betas = np.linspace(lo[1], hi[1], cfg.resolution)
-    s = ls.compute_slice(
+    s, res = lp.slice_and_analyse(
         loss_fn,
         plane.origin,
         plane.d1,
@@ -99,16 +97,13 @@ def main(cfg: Config) -> dict:
             "solution_coords": plane.coords.tolist(),
         },
     )
-    g = ls.slice_function(loss_fn, plane.origin, plane.d1, plane.d2)
-    res = ls.analyze_grid(s.values, alphas, betas, g)
     paths = {
         f"seed {i}": ls.project_trajectory(
             runs[i].snapshots, plane.origin, plane.d1, plane.d2
         ).coords
         for i in order
     }
-    ls.save_slice(out / "slice", s, arrays={f"traj_{k}": v for k, v in enumerate(paths.values())})
-    ls.save_analysis(out / "analysis", res)
+    lp.save_landscape(out, s, res, arrays={f"traj_{k}": v for k, v in enumerate(paths.values())})
 
     # straight lines between the solutions (the barrier along the line vs in the plane)
     t = np.linspace(*cfg.line_range, 201)
@@ -165,9 +160,7 @@ def main(cfg: Config) -> dict:
         "persistence_threshold": res.persistence_threshold,
         "line_barriers": line_barriers,
     }
-    store.atomic_write_text(
-        out / "summary.json", json.dumps(ls.analysis._jsonable(summary), indent=1)
-    )
+    _io.write_json(out / "summary.json", summary)
     lines_md = [
         f"# Adding network: plane through three solutions ({cfg.optimizer}, {cfg.steps} steps)",
         "",
@@ -189,7 +182,7 @@ def main(cfg: Config) -> dict:
         lines_md.append(f"- minima {a}-{b}: {h:.3g}")
     lines_md += ["", "Loss barrier along the straight line between solutions:", ""]
     lines_md += [f"- {k}: {v:.3g}" for k, v in line_barriers.items()]
-    store.atomic_write_text(out / "summary.md", "\n".join(lines_md) + "\n")
+    _io.atomic_write_text(out / "summary.md", "\n".join(lines_md) + "\n")
     print("\n".join(lines_md))
     print(f"\nwrote {out}/")
     return summary

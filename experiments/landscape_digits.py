@@ -11,7 +11,8 @@ planes are sliced through the training loss:
    projection); the explained variance says how much of the motion the plane captures.
 
 At both solutions the top Hessian eigenvalues are computed by Lanczos and the spectrum by
-stochastic Lanczos quadrature.
+stochastic Lanczos quadrature. Training, slicing, analysis and saving are the steps of
+``optlab.pipelines.landscape``.
 
 Run:
     python experiments/landscape_digits.py                  # ~2 min on a 2-core CPU
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optlab import _io, problems, store
 from optlab import landscape as ls
-from optlab import problems, store, train
+from optlab.pipelines import landscape as lp
 from optlab.plot import landscape as pl
 
 
@@ -57,23 +58,20 @@ def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     problem = problems.get("digits-mlp")
-    batch = problem.data.train
-
-    def loss_fn(p):
-        return problem.loss(p, batch)
+    loss_fn = lp.loss_function(problem, "train")
 
     runs = {}
     for name, lr in cfg.optimizers:
         t0 = time.perf_counter()
-        runs[name] = train.train(
+        (r,) = lp.train_runs(
             problem,
             name,
+            [cfg.seed],
             steps=cfg.steps,
-            key=jax.random.key(cfg.seed),
-            hyperparams={"learning_rate": lr},
+            learning_rate=lr,
             snapshot_every=cfg.snapshot_every,
         )
-        r = runs[name]
+        runs[name] = r
         print(
             f"{name}: train loss {r.final.get('train_loss', float('nan')):.4f}, "
             f"val acc {r.final.get('val_accuracy', float('nan')):.4f} "
@@ -93,7 +91,7 @@ def main(cfg: Config) -> dict:
         jax.random.key(cfg.seed + 100), center, "filter", ignore_biases=True
     )
     a = np.linspace(-cfg.random_range, cfg.random_range, cfg.resolution)
-    s = ls.compute_slice(
+    s, res = lp.slice_and_analyse(
         loss_fn,
         center,
         d1,
@@ -108,10 +106,7 @@ def main(cfg: Config) -> dict:
             "center": ref,
         },
     )
-    g = ls.slice_function(loss_fn, center, d1, d2)
-    res = ls.analyze_grid(s.values, a, a, g)
-    ls.save_slice(out / "random_slice", s)
-    ls.save_analysis(out / "random_analysis", res)
+    lp.save_landscape(out, s, res, prefix="random_")
     pl.save(
         pl.overview(
             a,
@@ -155,7 +150,7 @@ def main(cfg: Config) -> dict:
     span = hi - lo
     alphas = np.linspace(lo[0] - cfg.margin * span[0], hi[0] + cfg.margin * span[0], cfg.resolution)
     betas = np.linspace(lo[1] - cfg.margin * span[1], hi[1] + cfg.margin * span[1], cfg.resolution)
-    sp = ls.compute_slice(
+    sp, resp = lp.slice_and_analyse(
         loss_fn,
         pca.center,
         pca.d1,
@@ -168,11 +163,10 @@ def main(cfg: Config) -> dict:
             "center": "mean of both trajectories",
         },
     )
-    gp = ls.slice_function(loss_fn, pca.center, pca.d1, pca.d2)
-    resp = ls.analyze_grid(sp.values, alphas, betas, gp)
     paths = {n: proj[n].coords for n in names}
-    ls.save_slice(out / "pca_slice", sp, arrays={f"traj_{n}": v for n, v in paths.items()})
-    ls.save_analysis(out / "pca_analysis", resp)
+    lp.save_landscape(
+        out, sp, resp, arrays={f"traj_{n}": v for n, v in paths.items()}, prefix="pca_"
+    )
     ev = pca.explained_variance_ratio
     pl.save(
         pl.trajectories(
@@ -214,9 +208,7 @@ def main(cfg: Config) -> dict:
         pl.spectrum(top, density=dens, title=f"Hessian spectrum at {ref}'s solution"),
         out / "spectrum",
     )
-    store.atomic_write_text(
-        out / "summary.json", json.dumps(ls.analysis._jsonable(summary), indent=1)
-    )
+    _io.write_json(out / "summary.json", summary)
     md = [
         f"# Digits MLP landscape ({cfg.steps} steps, seed {cfg.seed})",
         "",
@@ -239,7 +231,7 @@ def main(cfg: Config) -> dict:
         "the paths from the plane: "
         + ", ".join(f"{n} {summary['pca']['relative_residual_max'][n]:.2f}" for n in names),
     ]
-    store.atomic_write_text(out / "summary.md", "\n".join(md) + "\n")
+    _io.atomic_write_text(out / "summary.md", "\n".join(md) + "\n")
     print("\n".join(md))
     print(f"\nwrote {out}/")
     return summary
