@@ -21,7 +21,7 @@ def test_training_chunk_runs_without_transfers():
         jnp.asarray(40, jnp.int32),
     )
     layout = loop.chunk_layout(40, 10, 1)  # 4 blocks of 10 steps
-    compiled, _ = api.compiled_chunk(problem, opt, layout, True, args)
+    compiled, _ = api.compiled_chunk(problem, opt, layout=layout, snapshots=True, args=args)
     args = jax.device_put(args)
     with jax.transfer_guard("disallow"):
         state, out = compiled(*args)

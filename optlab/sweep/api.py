@@ -1,7 +1,7 @@
 """``sweep()``: every grid point × seed of an optimizer trained in one compiled program.
 
 Its steps: validate the arguments (``validate``), choose the engine (``engines.choose_method``),
-lay out the runs and chunks (:func:`_layout`), build the programs (``engines.programs``), run
+lay out the runs and chunks (:func:`_setup`), build the programs (``engines.programs``), run
 them locally or sharded (``runner``) and assemble the :class:`SweepResult` (:func:`_result`).
 """
 
@@ -21,12 +21,12 @@ from optlab.train import loop
 __all__ = ["sweep"]
 
 
-class _Layout(NamedTuple):
-    """How the runs and steps of a sweep are cut up."""
+class _Setup(NamedTuple):
+    """How the runs and steps of a sweep are cut up, and by which engine."""
 
     spec: engines.Spec  # the engine and its batch size (after grouping)
     reason: str  # why this engine
-    chunks: loop.Layout  # the steps: blocks and compiled calls per group
+    layout: loop.Layout  # the steps: blocks and compiled calls per group
     groups: runner.Groups  # the runs: padded groups
     sharded: bool
 
@@ -38,7 +38,7 @@ def _choose(req: Request, r: int) -> tuple[str, int, str]:
     )  # fmt: skip
 
 
-def _layout(req: Request, the_plan, choice, params0, data_keys, *, shard, progress) -> _Layout:
+def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progress) -> _Setup:
     r = len(the_plan.configs)
     method, bsz, reason = choice
     # The lanes engine runs groups of at most `bsz` runs one after another through one program.
@@ -55,17 +55,10 @@ def _layout(req: Request, the_plan, choice, params0, data_keys, *, shard, progre
     if method == "map":
         bsz = min(bsz, groups.size)
     spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz)
-    return _Layout(spec, reason, steps_layout, groups, sharded)
+    return _Setup(spec, reason, steps_layout, groups, sharded)
 
 
-def _splits(problem):
-    if problem.data is None:
-        return None, None
-    val = problem.data.val
-    return problem.data.train, (None if val is not None and val.x.shape[0] == 0 else val)
-
-
-def _result(req: Request, the_plan, lay: _Layout, params0, outcome: runner.Outcome, val_split):
+def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.Outcome, val_split):
     r = len(the_plan.configs)
 
     def runs(trees):  # concatenate groups along the runs axis, drop the padding
@@ -77,7 +70,7 @@ def _result(req: Request, the_plan, lay: _Layout, params0, outcome: runner.Outco
     diverged = diverged.reshape(r).astype(bool)
     diverged_step = diverged_step.reshape(r).astype(np.int64)
     if val_split is not None:
-        points = loop.evaluation_points(lay.chunks, req.steps, req.eval_every)
+        points = loop.evaluation_points(setup.layout, req.steps, req.eval_every)
         first = loop.evaluator(req.problem, runs=True)(params0, val_split)
         val_loss, val_metrics = loop.eval_curves(first, outs, points.mask, lead=(r,))
         eval_steps = np.concatenate([[0], points.ends[points.mask]]).astype(np.int64)
@@ -87,7 +80,7 @@ def _result(req: Request, the_plan, lay: _Layout, params0, outcome: runner.Outco
     evaluate = loop.evaluator(req.problem, runs=True)
     final = loop.evaluate_splits(req.problem, evaluate, final_params)
     final = {k: np.where(diverged, np.nan, v.reshape(r)) for k, v in final.items()}
-    spec = lay.spec
+    spec = setup.spec
     return SweepResult(
         configs=the_plan.configs,
         loss=losses,
@@ -112,7 +105,7 @@ def _result(req: Request, the_plan, lay: _Layout, params0, outcome: runner.Outco
             "steps": req.steps,
             "eval_every": req.eval_every,
             "method": spec.method,
-            "method_reason": lay.reason,
+            "method_reason": setup.reason,
             "batch_size_runs": spec.batch_size_runs,
         },
     )
@@ -176,12 +169,19 @@ def sweep(
     the_plan = runner.plan(req.grid, req.seeds)
     choice = _choose(req, len(the_plan.configs))
     params0, data_keys = runner.initial_params(req.problem, the_plan)
-    lay = _layout(req, the_plan, choice, params0, data_keys, shard=shard, progress=progress)
-    programs = engines.programs(lay.spec, layout=lay.chunks, runs=lay.groups.size, params0=params0)
-    splits = _splits(req.problem)
-    run = runner.run_sharded if lay.sharded else runner.run_local
+    setup = _setup(
+        req, the_plan=the_plan, choice=choice, params0=params0, data_keys=data_keys, shard=shard,
+        progress=progress,
+    )  # fmt: skip
+    programs = engines.programs(
+        setup.spec, layout=setup.layout, runs=setup.groups.size, params0=params0
+    )
+    splits = loop.splits(req.problem)
+    run = runner.run_sharded if setup.sharded else runner.run_local
     outcome = run(
-        lay.spec, programs=programs, layout=lay.chunks, groups=lay.groups, splits=splits,
+        setup.spec, programs=programs, layout=setup.layout, groups=setup.groups, splits=splits,
         steps=req.steps, progress=progress,
     )  # fmt: skip
-    return _result(req, the_plan, lay, params0, outcome, splits[1])
+    return _result(
+        req, the_plan=the_plan, setup=setup, params0=params0, outcome=outcome, val_split=splits[1]
+    )

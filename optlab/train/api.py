@@ -158,7 +158,7 @@ def chunk_program(problem, optimizer, layout: loop.Layout, snapshots: bool):
     return chunk
 
 
-def compiled_chunk(problem, optimizer, layout: loop.Layout, snapshots: bool, args):
+def compiled_chunk(problem, optimizer, *, layout: loop.Layout, snapshots: bool, args):
     """``(compiled chunk program, compile seconds)``, cached (0.0 seconds on a hit)."""
     key = (
         _cache.ref(problem),
@@ -196,28 +196,20 @@ def _settings(steps, eval_every, snapshot_every, chunks, progress) -> _Settings:
     return _Settings(steps, eval_every, snapshot_every, loop.chunk_layout(steps, block, chunks))
 
 
-def _splits(problem):
-    """``(train_split, val_split)``; ``None`` for a missing or empty split."""
-    if problem.data is None:
-        return None, None
-    val = problem.data.val
-    return problem.data.train, (None if val is not None and val.x.shape[0] == 0 else val)
-
-
 class _Ran(NamedTuple):
     state: Any  # the final TrainState
     outs: list  # per chunk: (losses, grad_norms, evaluation, snapshot)
     run_time: float
 
 
-def _run_chunks(compiled, state, train_split, val_split, settings: _Settings, bar) -> _Ran:
+def _run_chunks(compiled, state, *, splits: tuple, settings: _Settings, bar) -> _Ran:
     layout = settings.layout
     num_steps = jnp.asarray(settings.steps, jnp.int32)
     outs = []
     t0 = time.perf_counter()
     for c in range(layout.chunks):
         start = jnp.asarray(c * layout.steps_per_chunk, jnp.int32)
-        state, out = compiled(state, train_split, val_split, start, num_steps)
+        state, out = compiled(state, *splits, start, num_steps)
         outs.append(out)
         if bar is not None:
             jax.block_until_ready(state.diverged)
@@ -240,7 +232,7 @@ def _snapshots(init_params, outs, points: loop.Points):
     return snaps, np.concatenate([[0], points.ends[points.mask]]).astype(np.int64)
 
 
-def _record(problem, init_params, val_split, ran: _Ran, settings: _Settings, snapshots: bool):
+def _record(problem, *, init_params, val_split, ran: _Ran, settings: _Settings, snapshots: bool):
     """Everything but the timings and config of the :class:`Run`, as numpy."""
     steps, layout = settings.steps, settings.layout
     losses, gnorms = loop.step_curves(ran.outs, steps)
@@ -326,15 +318,24 @@ def train(
     layout = settings.layout
 
     state = init_state(problem, opt, key, params)
-    train_split, val_split = _splits(problem)
+    train_split, val_split = loop.splits(problem)
     args = (state, train_split, val_split, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
-    compiled, compile_time = compiled_chunk(problem, opt, layout, snapshots, args)
+    compiled, compile_time = compiled_chunk(
+        problem, opt, layout=layout, snapshots=snapshots, args=args
+    )
 
     total = layout.chunks * layout.steps_per_chunk
     bar = progress_bar(total, progress, desc=f"{opt_config['optimizer']}")
-    ran = _run_chunks(compiled, state, train_split, val_split, settings, bar)
+    ran = _run_chunks(compiled, state, splits=(train_split, val_split), settings=settings, bar=bar)
     return Run(
-        **_record(problem, state.params, val_split, ran, settings, snapshots),
+        **_record(
+            problem,
+            init_params=state.params,
+            val_split=val_split,
+            ran=ran,
+            settings=settings,
+            snapshots=snapshots,
+        ),
         compile_time=compile_time,
         run_time=ran.run_time,
         config={

@@ -39,6 +39,7 @@ __all__ = [
     "evaluation_points",
     "step_curves",
     "eval_curves",
+    "splits",
     "evaluator",
     "evaluate_splits",
     "final_metrics",
@@ -179,6 +180,15 @@ def eval_curves(first, outs, mask: np.ndarray, lead: tuple = ()):
 
 
 # --------------------------------------------------------------------------- evaluation
+
+
+def splits(problem) -> tuple[Any, Any]:
+    """``(train_split, val_split)`` a run trains and validates on; ``None`` if missing or empty."""
+    if problem.data is None:
+        return None, None
+    val = problem.data.val
+    return problem.data.train, (None if val is not None and val.x.shape[0] == 0 else val)
+
 
 _EVALUATORS = _cache.Cache(maxsize=64)
 
