@@ -93,7 +93,7 @@ def _json_float(x) -> float | None:
 
 # Same name (+ hyperparameters) -> same object -> the compiled program is reused.
 _OPTIMIZERS = _cache.Cache(maxsize=64)
-_PROBLEMS = _cache.Cache(maxsize=16)
+_PROBLEMS = _cache.Cache(maxsize=32)
 
 
 def resolve_optimizer(optimizer, hyperparams: Mapping[str, Any] | None):
