@@ -193,58 +193,84 @@ def _cover(coords, given, margin=0.25):
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
+def _plane(cfg, center, d1, d2, ranges, paths=None, **metadata) -> PlaneSpec:
+    (rng_a, rng_b) = ranges
+    alphas = np.linspace(*rng_a, cfg.resolution)
+    betas = np.linspace(*rng_b, cfg.resolution)
+    return PlaneSpec(center, d1, d2, alphas, betas, dict(paths or {}), metadata)
+
+
+def _given_or(cfg, default=(-1.0, 1.0)):
+    r = tuple(cfg.coord_range or default)
+    return r, r
+
+
+def _random_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
+    """Filter- (or layer-) normalized Gaussian directions through the trained params."""
+    params = jax.tree_util.tree_map(jnp.asarray, runs[0].final_params)
+    key = jax.random.fold_in(jax.random.key(cfg.seed), 7)
+    d1, d2 = ls.random_directions(key, params, cfg.normalization, ignore_biases=cfg.ignore_biases)
+    return _plane(
+        cfg, params, d1, d2, _given_or(cfg),
+        normalization=cfg.normalization, ignore_biases=cfg.ignore_biases, direction_seed=cfg.seed,
+    )  # fmt: skip
+
+
+def _pca_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
+    """The top-2 PCA plane of the trajectory, centred on the final params, covering it."""
+    pca = ls.pca_directions(runs[0].snapshots)
+    coords = ls.project_trajectory(runs[0].snapshots, pca.center, pca.d1, pca.d2).coords
+    return _plane(
+        cfg, pca.center, pca.d1, pca.d2, _cover(coords, cfg.coord_range),
+        {cfg.optimizer: coords},
+        explained_variance_ratio=pca.explained_variance_ratio.tolist(),
+    )  # fmt: skip
+
+
+def _three_point_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
+    """The plane through the three runs' solutions, covering them with half a side's margin."""
+    plane = ls.plane_through(*[r.final_params for r in runs])
+    paths = {
+        f"seed {s}": ls.project_trajectory(r.snapshots, plane.origin, plane.d1, plane.d2).coords
+        for s, r in zip(_seeds(cfg, "three-point"), runs, strict=True)
+    }
+    return _plane(
+        cfg, plane.origin, plane.d1, plane.d2, _cover(plane.coords, cfg.coord_range, margin=0.5),
+        paths, solution_coords=plane.coords.tolist(),
+    )  # fmt: skip
+
+
+def _hessian_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
+    """The top-2 Hessian eigenvectors at the trained params (Lanczos)."""
+    params = jax.tree_util.tree_map(jnp.asarray, runs[0].final_params)
+    d1, d2, vals = ls.hessian_directions(loss_fn, params, key=jax.random.key(cfg.seed))
+    return _plane(cfg, params, d1, d2, _given_or(cfg), hessian_top_eigenvalues=vals.tolist())
+
+
+def _axes_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
+    """The coordinate plane of a 2-D analytic problem (the function itself)."""
+    ranges = _given_or(cfg) if cfg.coord_range else problem.bounds
+    path = np.asarray(runs[0].snapshots, np.float64).reshape(-1, 2)
+    e1, e2 = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
+    return _plane(cfg, jnp.zeros(2, jnp.float32), e1, e2, ranges, {cfg.optimizer: path})
+
+
+_PLANES = {
+    "random": _random_plane,
+    "pca": _pca_plane,
+    "three-point": _three_point_plane,
+    "hessian": _hessian_plane,
+    "axes": _axes_plane,
+}
+
+
 def build_plane(
     cfg: LandscapeConfig, directions: str, problem, runs: list, loss_fn: Callable
 ) -> PlaneSpec:
-    """The plane of kind ``directions`` through the trained ``runs`` (see the config)."""
-    params = jax.tree_util.tree_map(jnp.asarray, runs[0].final_params)
-    meta: dict[str, Any] = {}
-    paths: dict[str, np.ndarray] = {}
-    default = cfg.coord_range or (-1.0, 1.0)
-    if directions == "random":
-        d1, d2 = ls.random_directions(
-            jax.random.fold_in(jax.random.key(cfg.seed), 7),
-            params,
-            cfg.normalization,
-            ignore_biases=cfg.ignore_biases,
-        )
-        center = params
-        meta.update(
-            normalization=cfg.normalization,
-            ignore_biases=cfg.ignore_biases,
-            direction_seed=cfg.seed,
-        )
-        rng_a = rng_b = tuple(default)
-    elif directions == "pca":
-        pca = ls.pca_directions(runs[0].snapshots)
-        center, d1, d2 = pca.center, pca.d1, pca.d2
-        meta["explained_variance_ratio"] = pca.explained_variance_ratio.tolist()
-        coords = ls.project_trajectory(runs[0].snapshots, center, d1, d2).coords
-        paths[cfg.optimizer] = coords
-        rng_a, rng_b = _cover(coords, cfg.coord_range)
-    elif directions == "three-point":
-        plane = ls.plane_through(*[r.final_params for r in runs])
-        center, d1, d2 = plane.origin, plane.d1, plane.d2
-        meta["solution_coords"] = plane.coords.tolist()
-        for s, r in zip(_seeds(cfg, directions), runs, strict=True):
-            paths[f"seed {s}"] = ls.project_trajectory(r.snapshots, center, d1, d2).coords
-        rng_a, rng_b = _cover(plane.coords, cfg.coord_range, margin=0.5)
-    elif directions == "hessian":
-        d1, d2, vals = ls.hessian_directions(loss_fn, params, key=jax.random.key(cfg.seed))
-        center = params
-        meta["hessian_top_eigenvalues"] = vals.tolist()
-        rng_a = rng_b = tuple(default)
-    else:  # axes of an analytic problem
-        center = jnp.zeros(2, jnp.float32)
-        d1, d2 = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
-        paths[cfg.optimizer] = np.asarray(runs[0].snapshots, np.float64).reshape(-1, 2)
-        if cfg.coord_range:
-            rng_a = rng_b = tuple(cfg.coord_range)
-        else:
-            rng_a, rng_b = problem.bounds
-    alphas = np.linspace(*rng_a, cfg.resolution)
-    betas = np.linspace(*rng_b, cfg.resolution)
-    return PlaneSpec(center, d1, d2, alphas, betas, paths, meta)
+    """The plane of kind ``directions`` (one of :data:`DIRECTIONS`) through the trained
+    ``runs``, on a ``cfg.resolution`` grid over ``cfg.coord_range`` or the default range of
+    that kind (see :class:`LandscapeConfig`)."""
+    return _PLANES[directions](cfg, problem, runs, loss_fn)
 
 
 def slice_and_analyse(
