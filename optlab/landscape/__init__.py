@@ -9,8 +9,10 @@ Typical use::
     res.minima, res.saddles, res.barriers, res.basin_fractions, res.merge_tree
 
 Submodules: ``directions`` (random/filter-normalized, PCA, plane/line through points),
-``slices`` (compiled grid evaluation), ``analysis`` (minima, saddles, merge tree, basins),
-``curvature`` (HVP, Lanczos, Hutchinson, SLQ) and ``io`` (JSON + npz files).
+``slices`` (compiled grid evaluation, sharded over devices by ``optlab.distributed``),
+``analysis`` (a package: ``grid``, ``merge_tree``, ``refine``, ``results``: minima, saddles,
+barriers, basins), ``curvature`` (HVP, Lanczos, Hutchinson, SLQ) and ``io`` (JSON + npz
+files). Nothing here depends on training: ``optlab.pipelines.landscape`` combines the two.
 """
 
 from optlab.landscape.analysis import (
