@@ -42,6 +42,7 @@ __all__ = [
 #: Prefix of the temporary files of :func:`atomic_write` (``.tmp-<final name>-<random>``).
 TMP_PREFIX = ".tmp-"
 
+
 def _file_mode() -> int:
     """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
     mask = os.umask(0)
