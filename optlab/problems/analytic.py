@@ -22,7 +22,7 @@ References:
 
 from __future__ import annotations
 
-import inspect
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optlab import _checks
-from optlab.problems.core import Bounds, KnownMinimum, Problem, register
+from optlab.problems.core import Bounds, KnownMinimum, Problem, register_table
 
 __all__ = [
     "HIMMELBLAU_MINIMA",
@@ -394,40 +394,29 @@ def _defaults(spec: AnalyticSpec) -> dict[str, Any]:
     return {**spec.params, "start": None, "init_noise": 0.0, "learning_rate": spec.learning_rate}
 
 
-def _factory(spec: AnalyticSpec) -> Callable[..., Problem]:
-    """``factory(**options) -> Problem`` for ``spec``, its signature listing the options."""
-    defaults = _defaults(spec)
-    signature = inspect.Signature(
-        [
-            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-            for k, v in defaults.items()
-        ]
+def _build(spec: AnalyticSpec, opts: dict[str, Any]) -> Problem:
+    """The problem of table row ``spec`` with options ``opts``."""
+    f = spec.function
+    if not isinstance(f, Function):
+        f = f(**{k: opts[k] for k in spec.params})
+    return analytic_problem(
+        spec.name,
+        f.fn,
+        known_minima=f.known_minima,
+        bounds=f.bounds,
+        start=_start_of(opts["start"], f.start),
+        init_noise=opts["init_noise"],
+        learning_rate=opts["learning_rate"],
+        description=spec.description.format(**opts),
+        config={**opts, **f.config},
     )
-
-    def factory(**kw: Any) -> Problem:
-        signature.bind(**kw)  # TypeError naming an unknown option
-        opts = {**defaults, **kw}
-        f = spec.function
-        if not isinstance(f, Function):
-            f = f(**{k: opts[k] for k in spec.params})
-        return analytic_problem(
-            spec.name,
-            f.fn,
-            known_minima=f.known_minima,
-            bounds=f.bounds,
-            start=_start_of(opts["start"], f.start),
-            init_noise=opts["init_noise"],
-            learning_rate=opts["learning_rate"],
-            description=spec.description.format(**opts),
-            config={**opts, **f.config},
-        )
-
-    factory.__signature__ = signature
-    factory.__name__ = factory.__qualname__ = f"_{spec.name.replace('-', '_')}"
-    factory.__doc__ = f"The {spec.name!r} problem: {spec.description.format(**defaults)}."
-    return factory
 
 
 for _spec in SPECS:
-    register(_spec.name, description=_spec.description.format(**_defaults(_spec)))(_factory(_spec))
+    register_table(
+        _spec.name,
+        defaults=_defaults(_spec),
+        description=_spec.description,
+        build=functools.partial(_build, _spec),
+    )
 del _spec

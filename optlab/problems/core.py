@@ -191,6 +191,43 @@ def register(
     return deco
 
 
+def register_table(
+    name: str,
+    *,
+    defaults: Mapping[str, Any],
+    description: str,
+    build: Callable[[dict[str, Any]], Problem],
+) -> Callable[..., Problem]:
+    """Register a problem given as a table row: its options with defaults and a builder.
+
+    The factory registered under ``name`` takes exactly the keyword options in ``defaults``
+    (an unknown one raises ``TypeError`` naming it; :func:`options` lists them in this order),
+    fills in the defaults and returns ``build(options)``. ``description`` is a format string
+    over the options: filled with the defaults it is the listing line, the factory docstring
+    and what :func:`describe` returns.
+
+    Returns:
+      The registered factory.
+    """
+    defaults = dict(defaults)
+    signature = inspect.Signature(
+        [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+            for k, v in defaults.items()
+        ]
+    )
+
+    def factory(**kw: Any) -> Problem:
+        signature.bind(**kw)  # TypeError naming an unknown option
+        return build({**defaults, **kw})
+
+    line = description.format(**defaults)
+    factory.__signature__ = signature
+    factory.__name__ = factory.__qualname__ = f"_{name.replace('-', '_')}"
+    factory.__doc__ = f"The {name!r} problem: {line}."
+    return register(name, description=line)(factory)
+
+
 def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
         raise ValueError(f"unknown problem {name!r}; known problems: {names()}")

@@ -16,7 +16,7 @@ and ``init_scheme`` (see :func:`optlab.problems.options`).
 
 from __future__ import annotations
 
-import inspect
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -26,7 +26,7 @@ from optlab import _checks, losses
 from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register
+from optlab.problems.core import Problem, register_table
 
 __all__ = ["SPECS", "MLPSpec", "mlp_problem"]
 
@@ -237,46 +237,35 @@ def _defaults(spec: MLPSpec) -> dict[str, Any]:
     }
 
 
-def _factory(spec: MLPSpec) -> Callable[..., Problem]:
-    """``factory(**options) -> Problem`` for ``spec``, its signature listing the options."""
-    defaults = _defaults(spec)
-    signature = inspect.Signature(
-        [
-            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-            for k, v in defaults.items()
-        ]
+def _build(spec: MLPSpec, opts: dict[str, Any]) -> Problem:
+    """The problem of table row ``spec`` with options ``opts``."""
+    ds = data_lib.load(
+        spec.dataset,
+        seed=opts["data_seed"],
+        fractions=opts["fractions"],
+        standardize=opts["standardize"],
+        **{spec.renamed.get(k, k): opts[k] for k in spec.data_options},
     )
-
-    def factory(**kw: Any) -> Problem:
-        signature.bind(**kw)  # TypeError naming an unknown option
-        opts = {**defaults, **kw}
-        ds = data_lib.load(
-            spec.dataset,
-            seed=opts["data_seed"],
-            fractions=opts["fractions"],
-            standardize=opts["standardize"],
-            **{spec.renamed.get(k, k): opts[k] for k in spec.data_options},
-        )
-        return mlp_problem(
-            spec.name,
-            ds,
-            sizes=opts["sizes"],
-            hidden=opts["hidden"],
-            default_hidden=spec.hidden,
-            activation=opts["activation"],
-            batch_size=opts["batch_size"],
-            learning_rate=opts["learning_rate"],
-            init_scheme=opts["init_scheme"],
-            description=spec.description.format(**opts),
-            config=opts,
-        )
-
-    factory.__signature__ = signature
-    factory.__name__ = factory.__qualname__ = f"_{spec.name.replace('-', '_')}"
-    factory.__doc__ = f"The {spec.name!r} problem: {spec.description.format(**defaults)}."
-    return factory
+    return mlp_problem(
+        spec.name,
+        ds,
+        sizes=opts["sizes"],
+        hidden=opts["hidden"],
+        default_hidden=spec.hidden,
+        activation=opts["activation"],
+        batch_size=opts["batch_size"],
+        learning_rate=opts["learning_rate"],
+        init_scheme=opts["init_scheme"],
+        description=spec.description.format(**opts),
+        config=opts,
+    )
 
 
 for _spec in SPECS:
-    register(_spec.name, description=_spec.description.format(**_defaults(_spec)))(_factory(_spec))
+    register_table(
+        _spec.name,
+        defaults=_defaults(_spec),
+        description=_spec.description,
+        build=functools.partial(_build, _spec),
+    )
 del _spec
