@@ -7,6 +7,10 @@ Layout of a study directory::
                                  device, dates of every session that wrote to it)
       runs/<run_id>/summary.json the run's config, scalar results, and a sha256 of curves.npz
       runs/<run_id>/curves.npz   the run's arrays (loaded with allow_pickle=False)
+      runs/<run_id>/params.npz   final (evaluation) runs only: the final parameters, leaves
+                                 named ``leaf_0000``, ``leaf_0001``... in
+                                 ``jax.tree_util.tree_flatten`` order (no pickle; rebuilt
+                                 with :meth:`Store.load_params` given a ``like`` pytree)
       summary.csv                one row per run (regenerated from runs/ at any time)
       figures/, tables/          written by ``optlab report`` (regenerated from runs/)
 
@@ -269,6 +273,7 @@ class Store:
         config: Mapping[str, Any],
         summary: Mapping[str, Any],
         curves: Mapping[str, np.ndarray],
+        params: Any = None,
     ) -> str:
         """Store one finished run atomically; a run already stored is left as it is.
 
@@ -276,6 +281,8 @@ class Store:
           config: the run's full config (JSON-able); its hash is the run id.
           summary: scalar results (JSON-able; inf/nan allowed).
           curves: named numeric arrays (no object arrays).
+          params: optional params pytree (or list of its leaves) stored as ``params.npz``,
+            leaves named ``leaf_0000``... in ``jax.tree_util.tree_flatten`` order.
 
         Returns:
           The run id.
@@ -293,6 +300,12 @@ class Store:
             arrays[k] = a
         np.savez(buf, **arrays)
         npz = buf.getvalue()
+        files = [("curves.npz", npz)]
+        extra = {}
+        if params is not None:
+            pnpz = _params_npz(params)
+            files.append(("params.npz", pnpz))
+            extra["params_sha256"] = hashlib.sha256(pnpz).hexdigest()
         record = {
             "format": FORMAT_VERSION,
             "run_id": rid,
@@ -300,12 +313,13 @@ class Store:
             "summary": jsonable(summary),
             "curves_sha256": hashlib.sha256(npz).hexdigest(),
             "curve_keys": sorted(arrays),
+            **extra,
         }
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".tmp-{rid}-{os.getpid()}-"))
         try:
             for name, data in (
-                ("curves.npz", npz),
+                *files,
                 ("summary.json", (json.dumps(record, indent=1) + "\n").encode()),
             ):
                 with open(tmp / name, "wb") as f:
@@ -363,6 +377,56 @@ class Store:
             raise self._corrupt(cz, f"cannot be loaded ({err})") from None
         return RunRecord(rid, unjson(record["config"]), unjson(record["summary"]), curves)
 
+    def has_params(self, rid: str) -> bool:
+        """Whether run ``rid`` stored its final params (final runs of a study do)."""
+        return (self.run_dir(rid) / "params.npz").is_file()
+
+    def load_params(self, rid: str, like: Any):
+        """The final params stored with run ``rid``, rebuilt in the structure of ``like``.
+
+        Args:
+          rid: the run id.
+          like: a pytree with the params' structure (e.g. ``problem.init(key)``); its leaves'
+            shapes are checked against the stored arrays.
+
+        Returns:
+          A pytree like ``like`` with numpy leaves (the stored dtypes).
+
+        Raises:
+          FileNotFoundError: the run stored no params (only final runs do).
+          CorruptRecordError: the file is damaged or does not match ``like``.
+        """
+        import jax  # the store imports no jax at module level (reading results needs none)
+
+        path = self.run_dir(rid) / "params.npz"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"run {rid} stored no params ({path} missing); only the final (evaluation) "
+                "runs of a study store them"
+            )
+        self.load_run(rid)  # verifies the record first
+        raw = path.read_bytes()
+        sha = json.loads((self.run_dir(rid) / "summary.json").read_text("utf-8"))
+        if hashlib.sha256(raw).hexdigest() != sha.get("params_sha256"):
+            raise self._corrupt(path, "checksum mismatch (truncated or modified)")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+        leaves, treedef = jax.tree_util.tree_flatten(like)
+        names = [f"leaf_{i:04d}" for i in range(len(leaves))]
+        if sorted(stored) != names:
+            raise self._corrupt(
+                path, f"holds {len(stored)} arrays but `like` has {len(leaves)} leaves"
+            )
+        out = []
+        for name, leaf in zip(names, leaves, strict=True):
+            if stored[name].shape != np.shape(leaf):
+                raise self._corrupt(
+                    path,
+                    f"{name} has shape {stored[name].shape}, `like` has {np.shape(leaf)}",
+                )
+            out.append(stored[name])
+        return jax.tree_util.tree_unflatten(treedef, out)
+
     def load_runs(self, ids: Iterable[str] | None = None) -> list[RunRecord]:
         """Load (and verify) the given runs, or all finished runs."""
         return [self.load_run(r) for r in (self.run_ids() if ids is None else ids)]
@@ -402,6 +466,23 @@ class Store:
         if _is_writer():
             atomic_write_text(path, out.getvalue())
         return path
+
+
+def _params_npz(params: Any) -> bytes:
+    """``params`` (a pytree, or the list of its leaves) as npz bytes, leaves ``leaf_0000``..."""
+    if isinstance(params, (list, tuple)) and all(isinstance(x, np.ndarray) for x in params):
+        leaves = list(params)
+    else:
+        import jax
+
+        leaves = jax.tree_util.tree_leaves(params)
+    arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
+    for k, a in arrays.items():
+        if a.dtype == object:
+            raise TypeError(f"params {k} is an object array; store numeric arrays only")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def _csv_value(v: Any) -> Any:

@@ -418,3 +418,27 @@ def test_incomplete_study_is_reported(tmp_path):
         study.load_study(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a study directory"):
         study.load_study(tmp_path / "nothing")
+
+
+def test_final_runs_store_params_and_summary_holds_every_metric(tiny_study):
+    """Issue 11 section 6: final runs keep their params (npz, leaves in tree_flatten order);
+    summary.csv holds every final metric."""
+    root, res = tiny_study
+    st = store.Store(root)
+    pr = res.pair("quadratic", "gd")
+    like = problems.get("quadratic", condition=COND, init_noise=0.1).init(jax.random.key(0))
+    a = np.diag([1.0, COND])
+    for rec in pr.final:
+        x = x0_of(rec.config["seed"])
+        for _ in range(STEPS):  # numpy float64 gradient descent with the selected lr
+            x = x - pr.best["learning_rate"] * (a @ x)
+        got = st.load_params(rec.run_id, like)
+        np.testing.assert_allclose(np.asarray(got, np.float64), x, rtol=2e-3, atol=1e-7)
+    assert not any(st.has_params(r.run_id) for trial in pr.tuning for r in trial)
+    with pytest.raises(FileNotFoundError, match="only the final"):
+        st.load_params(pr.tuning[0][0].run_id, like)
+    with pytest.raises(store.CorruptRecordError, match="leaves"):
+        st.load_params(pr.final[0].run_id, [like, like])
+    header = (root / "summary.csv").read_text().splitlines()[0].split(",")
+    finals = {k for k in pr.final[0].summary if k.startswith(("train_", "val_", "test_"))}
+    assert finals and finals <= set(header)

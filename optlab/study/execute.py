@@ -177,12 +177,19 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> No
     for i in todo:
         run = trained.runs[i]
         trial = i // len(group.seeds) if group.phase == "tuning" else None
-        store.write_run(cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run))
+        # final runs keep their params (params.npz), so a landscape needs no retraining
+        params = run.final_params if group.phase == "final" else None
+        store.write_run(
+            cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run), params=params
+        )
     if log is not None:
+        # the runs asked for; padding seeds (throw-away runs) are counted apart
+        pad = trained.n_trained - len(cfgs)
         log(
             f"{group.problem.name:>14s} {group.optimizer:<10s} {group.phase:<6s} "
-            f"{trained.n_trained:3d} runs  compile {trained.compile_time:6.2f}s  "
-            f"run {trained.run_time:6.2f}s  ({trained.engine})"
+            f"{len(cfgs):3d} runs  compile {trained.compile_time:6.2f}s  "
+            f"run {trained.run_time:6.2f}s  ({trained.engine}"
+            + (f", {pad} padding runs)" if pad > 0 else ")")
         )
     _advance(bar, len(cfgs), f"{label})")
 

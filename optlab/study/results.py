@@ -381,6 +381,15 @@ def _group_time(tuning: list[list[RunRecord]], key: str) -> float:
     return float(sum(seen.values()))
 
 
+def _is_metric(key: str, value) -> bool:
+    """A final metric of a run summary: ``train_*``, ``val_*`` or ``test_*``, a number."""
+    return (
+        key.startswith(("train_", "val_", "test_"))
+        and (value is None or isinstance(value, (int, float)))
+        and not isinstance(value, bool)
+    )
+
+
 def _row(rec: RunRecord, p, o, phase, trial, pr: PairResult) -> dict:
     return {
         "run_id": rec.run_id,
@@ -395,6 +404,8 @@ def _row(rec: RunRecord, p, o, phase, trial, pr: PairResult) -> dict:
         "diverged_step": rec.summary.get("diverged_step"),
         pr.val_key: _num(rec.summary.get(pr.val_key)),
         pr.test_key: _num(rec.summary.get(pr.test_key)),
+        # every final metric (train/val/test loss and metrics), not only the selection's
+        **{k: _num(v) for k, v in rec.summary.items() if _is_metric(k, v)},
         "run_time": rec.summary.get("run_time"),
         "group_compile_time": rec.summary.get("group_compile_time"),
     }
