@@ -11,8 +11,9 @@ Typical use::
 Submodules: ``directions`` (random/filter-normalized, PCA, plane/line through points),
 ``slices`` (compiled grid evaluation, sharded over devices by ``optlab.distributed``),
 ``analysis`` (a package: ``grid``, ``merge_tree``, ``refine``, ``results``: minima, saddles,
-barriers, basins), ``curvature`` (HVP, Lanczos, Hutchinson, SLQ) and ``io`` (JSON + npz
-files). Nothing here depends on training: ``optlab.pipelines.landscape`` combines the two.
+barriers, basins), ``curvature`` (HVP, Lanczos, Hutchinson, SLQ), ``paths`` (low-loss paths
+between two solutions: Bezier curves, polygonal chains, nudged elastic bands) and ``io``
+(JSON + npz files). Nothing here depends on training: ``optlab.pipelines.landscape`` combines the two.
 """
 
 from optlab.landscape.analysis import (
@@ -56,6 +57,7 @@ from optlab.landscape.io import (
     save_slice,
     write_json,
 )
+from optlab.landscape.paths import PathResult, connect, evaluate_path, fit_curve, fit_neb
 from optlab.landscape.slices import (
     ProblemLoss,
     Slice,
@@ -74,6 +76,7 @@ __all__ = [
     "NORMALIZATIONS",
     "Eigen",
     "Minimum",
+    "PathResult",
     "PCADirections",
     "Plane",
     "Projection",
@@ -85,10 +88,14 @@ __all__ = [
     "analyze_slice",
     "auto_batch_size",
     "compute_slice",
+    "connect",
     "direction_stats",
     "evaluate_grid",
+    "evaluate_path",
     "evaluate_points",
     "find_minima",
+    "fit_curve",
+    "fit_neb",
     "hessian_directions",
     "hutchinson_trace",
     "hvp",
