@@ -12,13 +12,15 @@ import numpy as np
 
 NAME = "landscape"
 HELP = (
-    "Train a problem with an optimizer, then compute a 2-D loss slice (random, PCA, "
-    "three-point or Hessian plane), find its minima, saddles, barriers and basins, and plot it."
+    "Train a problem with an optimizer (or load a study's tuned runs), then compute a 2-D loss "
+    "slice (random, PCA, three-point or Hessian plane) or a 1-D line between two solutions, "
+    "find minima, saddles, barriers and basins or a low-loss path, and plot them."
 )
 
 # the choices of --directions (optlab.pipelines.landscape.DIRECTIONS; not imported here so
 # that `optlab --help` does not load jax)
-DIRECTIONS = ("random", "pca", "three-point", "hessian", "axes")
+DIRECTIONS = ("random", "pca", "three-point", "hessian", "axes", "line")
+PATHS = ("bezier", "polychain", "neb")
 
 _EPILOG = """\
 directions:
@@ -27,16 +29,34 @@ directions:
   three-point  plane through the solutions of three seeds (seed, seed+1, seed+2)
   hessian      the top-2 Hessian eigenvectors at the trained params (Lanczos)
   axes         the coordinate plane of a 2-D analytic problem (the function itself)
+  line         1-D: the straight line between the solutions of two seeds (seed, seed+1),
+               loss and accuracy on the train and test splits (Goodfellow et al. 2015);
+               with --path, also a low-loss path trained between them (mode connectivity:
+               bezier / polychain, Garipov et al. 2018; neb, Draxler et al. 2018)
+
+figures: contour (the loss with labelled levels; networks on a log colour scale of the loss
+itself), basins, surface, disconnectivity, curve (the loss along the line beta = 0 through
+the plane's centre: for three-point, the line through the first two solutions), accuracy
+(classification problems: loss and accuracy side by side); line: interpolation (and path).
+--scale above-min draws loss - min(loss) on a log scale, labelled so.
+
+--from-study DIR uses the stored final params of the study's tuned runs of --problem and
+--optimizer (no training; three-point takes three seeds, line two; pca is not available).
 
 --range is in units of the directions (random: filter norms; pca: unit vectors; three-point:
-||theta_1 - theta_0||). Without it: random/hessian [-1, 1], pca and three-point cover the
-trajectory / the three solutions with a margin, axes the problem's standard box.
+||theta_1 - theta_0||; line: t, default -0.5 1.5). Without it: random/hessian [-1, 1], pca
+and three-point cover the trajectory / the three solutions with a margin, axes the problem's
+standard box.
 
 examples:
   optlab landscape --problem adder --optimizer adam --steps 2000 --directions three-point
   optlab landscape --problem digits-mlp --optimizer sgd --steps 1000 --directions pca \\
                    --resolution 41 --out results/landscape/digits-pca
   optlab landscape --problem six-hump-camel --optimizer adam --steps 300
+  optlab landscape --problem digits-mlp --directions line --path bezier --steps 1000
+  optlab landscape --problem adder --optimizer adam --hp b1=0.95 --directions pca
+  optlab landscape --from-study results/study --problem digits-mlp --optimizer adam \\
+                   --directions three-point
 """
 
 
@@ -51,7 +71,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--directions",
         choices=DIRECTIONS,
-        help="plane to slice (default: axes for 2-D analytic problems, else random)",
+        help="plane to slice, or line (default: axes for 2-D analytic problems, else random)",
+    )
+    parser.add_argument(
+        "--hp",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an optimizer hyperparameter (repeatable), e.g. --hp b1=0.95 --hp eps=1e-6",
+    )
+    parser.add_argument(
+        "--from-study",
+        metavar="DIR",
+        help="use the stored final params of this study's runs (no training)",
+    )
+    parser.add_argument(
+        "--path",
+        choices=PATHS,
+        help="with --directions line: fit a low-loss path of this kind between the solutions",
+    )
+    parser.add_argument(
+        "--path-steps", type=int, default=500, help="steps of the path fit (default 500)"
     )
     parser.add_argument(
         "--normalization",
@@ -76,9 +116,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="grid points per compiled chunk")
     parser.add_argument(
         "--scale",
-        choices=("auto", "log", "linear"),
+        choices=("auto", "log", "linear", "above-min"),
         default="auto",
-        help="colour scale of the plots (auto: log for networks, linear for 2-D functions)",
+        help="colour scale of the plots (auto: log for networks, linear for 2-D functions; "
+        "above-min: loss - min on a log scale)",
     )
     parser.add_argument(
         "--persistence",
@@ -90,7 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from optlab.pipelines.landscape import LandscapeConfig
+    from optlab.pipelines.landscape import LandscapeConfig, parse_hyperparams
 
     return LandscapeConfig(
         problem=args.problem,
@@ -109,6 +150,10 @@ def _config(args):
         scale=args.scale,
         persistence=args.persistence,
         out=args.out,
+        hyperparams=parse_hyperparams(args.hp),
+        from_study=args.from_study,
+        path=args.path,
+        path_steps=args.path_steps,
     )
 
 
@@ -116,10 +161,9 @@ def _draw(result) -> None:
     from optlab.plot import landscape as pl
 
     cfg, s, res = result.config, result.slice, result.analysis
-    if result.directions == "axes":
-        labels = {"xlabel": "x", "ylabel": "y"}
-    else:
-        labels = {"xlabel": r"$\alpha$ (direction 1)", "ylabel": r"$\beta$ (direction 2)"}
+    xlabel, ylabel = pl.plane_labels(s.metadata)
+    quantity = next(iter(result.line["values"]))
+    origin = "stored runs of a study" if cfg.from_study else cfg.optimizer
     pl.save_standard_figures(
         result.out,
         s.alphas,
@@ -128,10 +172,55 @@ def _draw(result) -> None:
         res,
         basins=res.basins,
         trajectories=result.paths,
-        title=f"{cfg.problem}, {cfg.optimizer}, {result.directions} plane",
-        log_scale=result.log_scale,
-        **labels,
+        title=f"{cfg.problem}, {origin}, {result.directions} plane",
+        scale=result.scale,
+        quantity=quantity,
+        points=result.points or None,
+        line={**result.line, "xlabel": xlabel},
+        accuracy=result.accuracy,
+        xlabel=xlabel,
+        ylabel=ylabel,
     )
+
+
+def _draw_line(result) -> list[str]:
+    """``interpolation`` (the straight line, t in the range) and, with a path, ``path``."""
+    from optlab.plot import landscape as pl
+
+    cfg = result.config
+    seeds = [r.seed for r in result.runs]
+    marks = {f"seed {seeds[0]}": 0.0, f"seed {seeds[1]}": 1.0}
+    xlabel = rf"$t$ in $(1-t)\,\theta_{{{seeds[0]}}} + t\,\theta_{{{seeds[1]}}}$"
+    losses = {k.replace(" loss", ""): v for k, v in result.values.items() if "loss" in k}
+    accs = {k.replace(" accuracy", ""): v for k, v in result.values.items() if "accuracy" in k}
+    log_scale = cfg.scale in ("auto", "log")
+    fig = pl.interpolation(
+        result.ts, losses, accs or None, marks=marks, log_scale=log_scale, xlabel=xlabel,
+        title=f"{cfg.problem}: straight line between seeds {seeds[0]} and {seeds[1]}",
+    )  # fmt: skip
+    pl.save(fig, result.out / "interpolation")
+    names = ["interpolation"]
+    if result.path is not None:
+        st, pa, pt = result.straight, result.path, result.path_test
+        losses = {"train, straight line": st.losses, f"train, {cfg.path} path": pa.losses}
+        ts = {"train, straight line": st.ts, f"train, {cfg.path} path": pa.ts}
+        accs = {}
+        if "train accuracy" in st.metrics:
+            accs = {"train, straight line": st.metrics["train accuracy"],
+                    f"train, {cfg.path} path": pa.metrics["train accuracy"]}  # fmt: skip
+        if pt is not None:
+            losses[f"test, {cfg.path} path"] = pt.losses
+            ts[f"test, {cfg.path} path"] = pt.ts
+            if "test accuracy" in pt.metrics:
+                accs[f"test, {cfg.path} path"] = pt.metrics["test accuracy"]
+        fig = pl.interpolation(
+            ts, losses, accs or None, marks=marks, log_scale=log_scale,
+            title=(f"{cfg.problem}: barrier {st.barrier:.3g} (straight) vs "
+                   f"{pa.barrier:.3g} ({cfg.path} path)"),
+        )  # fmt: skip
+        pl.save(fig, result.out / "path")
+        names.append("path")
+    return names
 
 
 def run(args) -> int:
@@ -142,6 +231,10 @@ def run(args) -> int:
             print(msg, flush=True)
 
     result = pipeline.run(_config(args), log=log)
+    if isinstance(result, pipeline.LineResult):
+        names = _draw_line(result)
+        log(f"wrote {result.out}/ (line.json/.npz, {'/'.join(names)} .pdf/.png)")
+        return 0
     _draw(result)
     res = result.analysis
     if res.minima:
@@ -150,8 +243,9 @@ def run(args) -> int:
     else:
         found = "no finite values"
     log(f"{len(res.minima)} minima, {len(res.saddles)} saddles; {found}")
+    extra = "/accuracy" if result.accuracy is not None else ""
     log(
         f"wrote {result.out}/ (slice.json/.npz, analysis.json/.npz, contour/basins/surface/"
-        "disconnectivity/curve .pdf/.png)"
+        f"disconnectivity/curve{extra} .pdf/.png)"
     )
     return 0

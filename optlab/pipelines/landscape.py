@@ -1,12 +1,19 @@
 """The landscape pipeline: train -> plane -> slice -> analysis -> sharpness -> save.
 
-:func:`run` trains a problem with an optimizer, builds a plane through the trained
+:func:`run` trains (or, with ``from_study``, loads the stored final params of a study's tuned
+runs) a problem with an optimizer, builds a plane through the trained
 parameters (random, PCA of the trajectory, through three seeds' solutions, top Hessian
 eigenvectors, or the coordinate axes of a 2-D analytic problem), evaluates the loss on a grid
 in that plane, finds its minima, saddles, barriers and basins, measures the sharpness at the
 minima, and writes ``slice.json/.npz``, ``analysis.json/.npz`` and ``summary.json``
-(atomically). It draws nothing: the figures come from the returned arrays
-(:func:`optlab.plot.landscape.save_standard_figures`, as ``optlab landscape`` does).
+(atomically); for classification problems also the accuracy on the same grid, and always the
+loss along the exact line ``beta = 0`` through the plane's centre (for a three-point plane:
+the line through the first two solutions). ``directions="line"`` is 1-D instead: the loss
+and accuracy on the train and test splits along the straight line between two solutions
+(Goodfellow et al. 2015) and, with ``path``, along a low-loss path fitted between them
+(:mod:`optlab.landscape.paths`), written as ``line.json/.npz``. It draws nothing: the
+figures come from the returned arrays (:func:`optlab.plot.landscape.save_standard_figures`,
+as ``optlab landscape`` does).
 
 Each step is a function of its own, for scripts that need a variation (several optimizers,
 their own plane): :func:`train_runs`, :func:`loss_function`, :func:`build_plane`,
@@ -39,18 +46,25 @@ from optlab import landscape as ls
 __all__ = [
     "DIRECTIONS",
     "LandscapeConfig",
+    "LineResult",
+    "StoredRun",
     "LandscapeResult",
     "PlaneSpec",
     "build_plane",
+    "load_study_runs",
     "loss_function",
+    "parse_hyperparams",
     "run",
+    "run_line",
     "save_landscape",
     "sharpness",
     "slice_and_analyse",
     "train_runs",
 ]
 
-DIRECTIONS = ("random", "pca", "three-point", "hessian", "axes")
+DIRECTIONS = ("random", "pca", "three-point", "hessian", "axes", "line")
+#: Low-loss path kinds of ``directions="line"`` (:data:`optlab.landscape.paths.KINDS`).
+PATHS = ("bezier", "polychain", "neb")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +88,12 @@ class LandscapeConfig:
       scale: colour scale of the figures: ``"auto"`` (log for networks), ``"log"``, ``"linear"``.
       persistence: persistence threshold of minima (``None``: 1e-6 of the value range).
       out: output folder (``None``: ``results/landscape/<problem>-<optimizer>-<directions>``).
+      hyperparams: extra optimizer hyperparameters as ``((name, value), ...)`` (e.g.
+        ``(("b1", 0.95),)``); checked against the optimizer before training.
+      from_study: a study directory: use the stored final params of its tuned runs of
+        ``problem`` x ``optimizer`` (no training; the first one, two or three seeds).
+      path: with ``directions="line"``, also fit a low-loss path of this kind (``"bezier"``,
+        ``"polychain"``, ``"neb"``) between the two solutions; ``path_steps`` its steps.
     """
 
     problem: str = "adder"
@@ -92,6 +112,10 @@ class LandscapeConfig:
     scale: str = "auto"
     persistence: float | None = None
     out: str | None = None
+    hyperparams: tuple[tuple[str, Any], ...] = ()
+    from_study: str | None = None
+    path: str | None = None
+    path_steps: int = 500
 
     def __post_init__(self):
         _checks.int_at_least("resolution", self.resolution, 3)
@@ -102,7 +126,13 @@ class LandscapeConfig:
         if self.directions is not None:
             _checks.one_of("directions", self.directions, DIRECTIONS)
         _checks.one_of("normalization", self.normalization, ls.NORMALIZATIONS)
-        _checks.one_of("scale", self.scale, ("auto", "log", "linear"))
+        _checks.one_of("scale", self.scale, ("auto", "log", "linear", "above-min"))
+        if self.path is not None:
+            _checks.one_of("path", self.path, PATHS)
+            if self.directions != "line":
+                raise ValueError("path needs directions='line' (a path between two solutions)")
+        _checks.int_at_least("path_steps", self.path_steps, 1)
+        object.__setattr__(self, "hyperparams", tuple((str(k), v) for k, v in self.hyperparams))
 
 
 class PlaneSpec(NamedTuple):
@@ -128,8 +158,14 @@ class LandscapeResult:
       slice: the grid with its metadata; ``analysis``: minima, saddles, barriers, basins.
       paths: projected trajectories ``{label: (m, 2)}`` drawn on the plane.
       summary: the contents of ``summary.json``.
-      log_scale: whether figures should use a log colour scale.
+      log_scale: whether figures should use a log colour scale (``scale`` names it:
+        ``"linear"``, ``"log"`` or ``"above-min"``).
       train_seconds: wall time of training.
+      center_loss: the loss on the whole ``config.split`` at the slice centre.
+      line: the exact 1-D curve through the centre: ``{"t", "values", "title", "xlabel",
+        "marks"}`` (what the ``curve`` figure draws).
+      accuracy: the accuracy grid of a classification problem (``None`` otherwise).
+      points: named points of the plane (the solutions it was built from), ``{name: (a, b)}``.
     """
 
     config: LandscapeConfig
@@ -142,6 +178,51 @@ class LandscapeResult:
     summary: dict[str, Any]
     log_scale: bool
     train_seconds: float
+    center_loss: float = math.nan
+    line: dict[str, Any] | None = None
+    accuracy: np.ndarray | None = None
+    points: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    scale: str = "linear"
+
+
+class StoredRun(NamedTuple):
+    """A run's stored final params (from a study), in place of a training run.
+
+    ``final`` holds the stored final metrics (``train_loss``, ``test_accuracy``...);
+    ``snapshots`` is ``None``: a study keeps no trajectories of networks.
+    """
+
+    seed: int
+    final_params: Any
+    final: dict[str, float]
+    run_id: str
+    snapshots: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineResult:
+    """What :func:`run_line` computed and wrote (``line.json/.npz`` in ``out``).
+
+    Attributes:
+      config, out, runs: as in :class:`LandscapeResult` (two runs).
+      ts: the line's coordinate (0: first solution, 1: second).
+      values: ``{"<split> <quantity>": values over ts}`` for train and test loss (and
+        accuracy for classification problems) along the straight line.
+      straight, path: :class:`~optlab.landscape.paths.PathResult` on the training loss for
+        ``t`` in ``[0, 1]``: the straight line and the fitted path (``None`` without
+        ``config.path``); ``path_test`` the test loss/accuracy along the same path.
+      summary: the contents of ``line.json``.
+    """
+
+    config: LandscapeConfig
+    out: Path
+    runs: list
+    ts: np.ndarray
+    values: dict[str, np.ndarray]
+    straight: Any
+    path: Any
+    path_test: Any
+    summary: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- steps
@@ -155,19 +236,96 @@ def train_runs(
     steps: int,
     learning_rate: float,
     snapshot_every: int,
+    hyperparams: Mapping[str, Any] | None = None,
 ) -> list:
-    """One :func:`optlab.train.train` run per seed (with trajectory snapshots)."""
+    """One :func:`optlab.train.train` run per seed (with trajectory snapshots); extra
+    optimizer ``hyperparams`` (e.g. ``{"b1": 0.95}``) beside the learning rate."""
     return [
         train.train(
             problem,
             optimizer,
             steps=steps,
             key=jax.random.key(seed),
-            hyperparams={"learning_rate": learning_rate},
+            hyperparams={"learning_rate": learning_rate, **(hyperparams or {})},
             snapshot_every=snapshot_every,
         )
         for seed in seeds
     ]
+
+
+def parse_hyperparams(items: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """``["b1=0.95", "nesterov=true"]`` -> ``(("b1", 0.95), ("nesterov", True))``.
+
+    Values are read as int, float, ``true``/``false``, or kept as strings (e.g. a schedule
+    name). Raises ``ValueError`` naming the item for anything not ``NAME=VALUE``.
+    """
+    out = []
+    for item in items:
+        name, sep, raw = str(item).partition("=")
+        if not sep or not name.strip() or not raw.strip():
+            raise ValueError(f"--hp expects NAME=VALUE (e.g. b1=0.95), got {item!r}")
+        raw = raw.strip()
+        value: Any
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        out.append((name.strip(), value))
+    return tuple(out)
+
+
+def _check_optimizer(cfg: LandscapeConfig, learning_rate: float) -> None:
+    """Build the optimizer once, so an unknown hyperparameter fails before any compute."""
+    from optlab import optimizers
+
+    hp = dict(cfg.hyperparams)
+    if "learning_rate" in hp:
+        raise ValueError("give the learning rate as learning_rate=, not as a hyperparameter")
+    optimizers.get(cfg.optimizer, learning_rate, **hp)
+
+
+def load_study_runs(study_dir, problem_name: str, optimizer: str, n: int):
+    """``(problem, runs)``: the study's problem ``problem_name`` (built with the study's
+    options) and the first ``n`` of its final runs of ``optimizer`` as :class:`StoredRun`.
+
+    Raises:
+      ValueError: the pair is not in the study, or it has fewer than ``n`` final runs.
+      FileNotFoundError: not a study directory, or runs stored no params (an older study).
+    """
+    from optlab.store import Store
+    from optlab.study import load_study
+
+    res = load_study(study_dir)
+    if (problem_name, optimizer) not in res.pairs:
+        raise ValueError(
+            f"study {study_dir} has no runs of optimizer {optimizer!r} on problem "
+            f"{problem_name!r}; it has problems {list(res.problems)} and optimizers "
+            f"{list(res.optimizers)}"
+        )
+    final = res.pair(problem_name, optimizer).final
+    if len(final) < n:
+        raise ValueError(
+            f"this plane needs {n} stored final runs; the study has {len(final)} of "
+            f"{optimizer!r} on {problem_name!r}"
+        )
+    problem = res.config.build_problem(problem_name)
+    like = problem.init(jax.random.key(0))
+    store = Store(study_dir)
+    runs = []
+    for rec in final[:n]:
+        params = store.load_params(rec.run_id, like)
+        metrics = {k: float(v) for k, v in rec.summary.items() if k.startswith(_SPLITS)}
+        runs.append(StoredRun(int(rec.config["seed"]), params, metrics, rec.run_id))
+    return problem, runs
+
+
+_SPLITS = ("train_", "val_", "test_")
 
 
 def loss_function(problem, split: str = "train") -> Callable:
@@ -213,6 +371,7 @@ def _random_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
     return _plane(
         cfg, params, d1, d2, _given_or(cfg),
         normalization=cfg.normalization, ignore_biases=cfg.ignore_biases, direction_seed=cfg.seed,
+        points={f"seed {runs[0].seed}" if _stored(runs) else "trained params": [0.0, 0.0]},
     )  # fmt: skip
 
 
@@ -224,19 +383,23 @@ def _pca_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
         cfg, pca.center, pca.d1, pca.d2, _cover(coords, cfg.coord_range),
         {cfg.optimizer: coords},
         explained_variance_ratio=pca.explained_variance_ratio.tolist(),
+        points={"final params": [0.0, 0.0]},
     )  # fmt: skip
 
 
 def _three_point_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
     """The plane through the three runs' solutions, covering them with half a side's margin."""
     plane = ls.plane_through(*[r.final_params for r in runs])
+    seeds = [r.seed for r in runs] if _stored(runs) else _seeds(cfg, "three-point")
     paths = {
         f"seed {s}": ls.project_trajectory(r.snapshots, plane.origin, plane.d1, plane.d2).coords
-        for s, r in zip(_seeds(cfg, "three-point"), runs, strict=True)
+        for s, r in zip(seeds, runs, strict=True)
+        if r.snapshots is not None
     }
     return _plane(
         cfg, plane.origin, plane.d1, plane.d2, _cover(plane.coords, cfg.coord_range, margin=0.5),
         paths, solution_coords=plane.coords.tolist(),
+        points={f"seed {s}": c for s, c in zip(seeds, plane.coords.tolist(), strict=True)},
     )  # fmt: skip
 
 
@@ -244,15 +407,24 @@ def _hessian_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
     """The top-2 Hessian eigenvectors at the trained params (Lanczos)."""
     params = jax.tree_util.tree_map(jnp.asarray, runs[0].final_params)
     d1, d2, vals = ls.hessian_directions(loss_fn, params, key=jax.random.key(cfg.seed))
-    return _plane(cfg, params, d1, d2, _given_or(cfg), hessian_top_eigenvalues=vals.tolist())
+    return _plane(
+        cfg, params, d1, d2, _given_or(cfg), hessian_top_eigenvalues=vals.tolist(),
+        points={f"seed {runs[0].seed}" if _stored(runs) else "trained params": [0.0, 0.0]},
+    )  # fmt: skip
+
+
+def _stored(runs) -> bool:
+    return bool(runs) and isinstance(runs[0], StoredRun)
 
 
 def _axes_plane(cfg, problem, runs, loss_fn) -> PlaneSpec:
     """The coordinate plane of a 2-D analytic problem (the function itself)."""
     ranges = _given_or(cfg) if cfg.coord_range else problem.bounds
-    path = np.asarray(runs[0].snapshots, np.float64).reshape(-1, 2)
     e1, e2 = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
-    return _plane(cfg, jnp.zeros(2, jnp.float32), e1, e2, ranges, {cfg.optimizer: path})
+    paths = {}
+    if runs[0].snapshots is not None:
+        paths[cfg.optimizer] = np.asarray(runs[0].snapshots, np.float64).reshape(-1, 2)
+    return _plane(cfg, jnp.zeros(2, jnp.float32), e1, e2, ranges, paths)
 
 
 _PLANES = {
@@ -348,64 +520,132 @@ def _summary(s: ls.Slice, analysis: ls.SliceAnalysis) -> dict[str, Any]:
 def _seeds(cfg: LandscapeConfig, directions: str) -> list[int]:
     if directions == "three-point":
         return [cfg.seed, cfg.seed + 1, cfg.seed + 2]
+    if directions == "line":
+        return [cfg.seed, cfg.seed + 1]
     return [cfg.seed]
+
+
+def _obtain_runs(cfg: LandscapeConfig, problem, directions: str, lr: float):
+    """``(problem, runs, seconds)``: trained runs, or the stored final runs of a study."""
+    t0 = time.perf_counter()
+    if cfg.from_study is not None:
+        problem, runs = load_study_runs(
+            cfg.from_study, cfg.problem, cfg.optimizer, len(_seeds(cfg, directions))
+        )
+    else:
+        runs = train_runs(
+            problem,
+            cfg.optimizer,
+            _seeds(cfg, directions),
+            steps=cfg.steps,
+            learning_rate=lr,
+            snapshot_every=max(1, cfg.steps // 50),
+            hyperparams=dict(cfg.hyperparams),
+        )
+    return problem, runs, time.perf_counter() - t0
+
+
+def _describe_runs(runs, seconds: float, stored: bool) -> str:
+    """The log line after training: the final loss on the whole training split of each run
+    (not the last minibatch's loss)."""
+    losses = ", ".join(f"{r.final.get('train_loss', math.nan):.5g}" for r in runs)
+    what = "loaded the stored params of" if stored else "trained"
+    return f"{what} {len(runs)} run(s) in {seconds:.1f}s; final training-split loss {losses}"
+
+
+def _metric_function(problem, split: str, name: str = "accuracy") -> Callable | None:
+    """``params -> metric`` on a whole split (``None`` if the problem has no such metric)."""
+    if problem.data is None or name not in problem.metrics:
+        return None
+    metric, batch = problem.metrics[name], getattr(problem.data, split)
+
+    def fn(p):
+        return metric(p, batch)
+
+    return fn
+
+
+def _line_through_center(cfg, directions, loss_fn, plane, alphas, runs) -> dict[str, Any]:
+    """The loss along ``beta = 0`` through the plane's centre, exactly (not a grid column)."""
+    values = ls.slice_1d(loss_fn, plane.center, plane.d1, alphas, dtype=cfg.dtype)
+    names = list(plane.metadata.get("points", {}))
+    if directions == "three-point":
+        title = f"along the line through {names[0]} and {names[1]} ($\\beta$ = 0)"
+        marks = {names[0]: 0.0, names[1]: 1.0}
+    elif directions == "axes":
+        title, marks = "along the x axis (y = 0)", {}
+    elif directions == "pca":
+        title, marks = "along PC1 through the final params (PC2 = 0)", {"final params": 0.0}
+    else:
+        name = names[0] if names else "the trained params"
+        title = f"along direction 1 through {name} ($\\beta$ = 0)"
+        marks = {name: 0.0}
+    quantity = _quantity(cfg.split)
+    return {"t": np.asarray(alphas), "values": {quantity: values}, "title": title, "marks": marks}
+
+
+def _quantity(split: str, what: str = "loss") -> str:
+    return {"train": "training", "val": "validation", "test": "test"}[split] + f" {what}"
 
 
 # --------------------------------------------------------------------------- the pipeline
 
 
-def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> LandscapeResult:
-    """Train, build the plane, slice, analyse, measure sharpness and save (see the module).
+def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None):
+    """Train (or load), build the plane, slice, analyse, measure sharpness and save.
 
     Args:
       cfg: what to compute.
       log: called with a progress line after training and after the slice (``None``: quiet).
 
     Returns:
-      A :class:`LandscapeResult`; the files are in ``result.out``.
+      A :class:`LandscapeResult` (a :class:`LineResult` for ``directions="line"``); the files
+      are in ``result.out``.
 
     Raises:
-      ValueError: ``directions="axes"`` for a problem that is not a 2-D function (and an
-        unknown problem or optimizer).
+      ValueError: ``directions="axes"`` for a problem that is not a 2-D function, ``"pca"``
+        with ``from_study`` (no trajectory is stored), an unknown problem, optimizer or
+        hyperparameter.
     """
     log = log or (lambda msg: None)
-    problem = problems.get(cfg.problem)
-    analytic = problem.fn is not None
+    problem = problems.get(cfg.problem) if cfg.from_study is None else None
+    analytic = problem is not None and problem.fn is not None
     directions = cfg.directions or ("axes" if analytic else "random")
     if directions == "axes" and not analytic:
         raise ValueError("directions 'axes' needs a 2-D analytic problem")
+    if directions == "pca" and cfg.from_study is not None:
+        raise ValueError(
+            "directions 'pca' needs a training trajectory, and a study stores only final "
+            "params; use random, three-point, hessian or line with --from-study"
+        )
+    lr = cfg.learning_rate or (problem.default_learning_rate if problem else None)
+    if problem is not None:
+        _check_optimizer(cfg, lr)
+    if directions == "line":
+        return run_line(cfg, log=log, problem=problem, learning_rate=lr)
     out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
     out.mkdir(parents=True, exist_ok=True)
-    lr = cfg.learning_rate or problem.default_learning_rate
-    seeds = _seeds(cfg, directions)
 
-    t0 = time.perf_counter()
-    runs = train_runs(
-        problem,
-        cfg.optimizer,
-        seeds,
-        steps=cfg.steps,
-        learning_rate=lr,
-        snapshot_every=max(1, cfg.steps // 50),
-    )
-    train_seconds = time.perf_counter() - t0
-    log(
-        f"trained {len(runs)} run(s) in {train_seconds:.1f}s; final losses "
-        + ", ".join(f"{r.loss[-1]:.4g}" for r in runs)
-    )
+    problem, runs, train_seconds = _obtain_runs(cfg, problem, directions, lr)
+    stored = cfg.from_study is not None
+    analytic = problem.fn is not None
+    log(_describe_runs(runs, train_seconds, stored))
     loss_fn = loss_function(problem, cfg.split)
     plane = build_plane(cfg, directions, problem, runs, loss_fn)
     meta = {
         "problem": cfg.problem,
         "optimizer": cfg.optimizer,
         "learning_rate": lr,
+        "hyperparams": dict(cfg.hyperparams),
         "steps": cfg.steps,
-        "seeds": seeds,
+        "seeds": [r.seed for r in runs] if stored else _seeds(cfg, directions),
         "directions": directions,
         "split": cfg.split,
-        "final_losses": [float(r.loss[-1]) for r in runs],
+        "final_losses": [float(r.final.get("train_loss", math.nan)) for r in runs],
         **plane.metadata,
-    }
+    }  # fmt: skip
+    if stored:
+        meta.update(from_study=str(cfg.from_study), run_ids=[r.run_id for r in runs])
     s, res = slice_and_analyse(
         loss_fn,
         plane.center,
@@ -418,19 +658,34 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> Lan
         batch_size=cfg.batch_size,
         persistence_threshold=cfg.persistence,
     )
+    center_loss = float(loss_fn(plane.center))
     log(
         f"slice {cfg.resolution}x{cfg.resolution}: {s.metadata['seconds']:.2f}s "
         f"({s.metadata['points_per_second']:.0f} points/s incl. compilation, "
-        f"chunk {s.metadata['batch_size']})"
+        f"chunk {s.metadata['batch_size']}); {_quantity(cfg.split)} at the slice centre "
+        f"{center_loss:.5g}"
     )
     if not analytic and res.minima:
         meta["sharpness_top_eigenvalue"] = sharpness(loss_fn, plane, res)
-    meta["trajectory_labels"] = list(plane.paths)
-    s = ls.Slice(s.alphas, s.betas, s.values, {**s.metadata, **meta})
+    line = _line_through_center(cfg, directions, loss_fn, plane, s.alphas, runs)
+    acc_fn = _metric_function(problem, cfg.split)
     arrays = {f"traj_{i}": np.asarray(c) for i, c in enumerate(plane.paths.values())}
+    arrays["line_values"] = next(iter(line["values"].values()))
+    accuracy = None
+    if acc_fn is not None:
+        accuracy = ls.compute_slice(
+            acc_fn, plane.center, plane.d1, plane.d2, plane.alphas, plane.betas,
+            dtype=cfg.dtype, batch_size=cfg.batch_size,
+        ).values  # fmt: skip
+        arrays["accuracy"] = accuracy
+    meta["trajectory_labels"] = list(plane.paths)
+    meta["center_loss"] = center_loss
+    meta["line_title"] = line["title"]
+    s = ls.Slice(s.alphas, s.betas, s.values, {**s.metadata, **meta})
     save_landscape(out, s, res, arrays=arrays)
-    summary = _summary(s, res)
+    summary = {**_summary(s, res), "center_loss": center_loss}
     _io.write_json(out / "summary.json", summary)
+    scale = _scale(cfg, analytic)
     return LandscapeResult(
         config=cfg,
         directions=directions,
@@ -440,6 +695,124 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> Lan
         analysis=res,
         paths=plane.paths,
         summary=summary,
-        log_scale=cfg.scale == "log" or (cfg.scale == "auto" and not analytic),
+        log_scale=scale != "linear",
         train_seconds=train_seconds,
+        center_loss=center_loss,
+        line=line,
+        accuracy=accuracy,
+        points={k: tuple(v) for k, v in plane.metadata.get("points", {}).items()},
+        scale=scale,
     )
+
+
+def _scale(cfg: LandscapeConfig, analytic: bool) -> str:
+    """The figures' colour scale: ``auto`` is a log scale of the (positive) loss of a network
+    and the linear values of a 2-D function."""
+    if cfg.scale == "auto":
+        return "linear" if analytic else "log"
+    return cfg.scale
+
+
+# --------------------------------------------------------------------------- the 1-D line
+
+
+def _split_functions(problem) -> dict[str, Callable]:
+    """``{"train loss": fn, "test loss": fn, "train accuracy": fn, ...}`` on whole splits."""
+    fns = {}
+    for split in ("train", "test"):
+        fns[f"{split} loss"] = loss_function(problem, split)
+        acc = _metric_function(problem, split)
+        if acc is not None:
+            fns[f"{split} accuracy"] = acc
+    return fns
+
+
+def run_line(
+    cfg: LandscapeConfig,
+    *,
+    log: Callable[[str], Any] | None = None,
+    problem=None,
+    learning_rate: float | None = None,
+) -> LineResult:
+    """The 1-D interpolation between two solutions (seeds ``seed`` and ``seed + 1``, or the
+    first two stored runs of a study), and optionally a low-loss path between them.
+
+    The straight line ``(1 - t) w0 + t w1`` is evaluated for ``t`` in ``[-0.5, 1.5]`` (the
+    ``range`` if given) on ``resolution`` points, on the train and test splits, loss and (for
+    classification) accuracy. With ``cfg.path`` a path of that kind is trained on the training
+    loss (:func:`optlab.landscape.paths.connect`, ``cfg.path_steps`` steps) and both it and
+    the straight segment ``t`` in ``[0, 1]`` are evaluated on both splits; their barriers
+    (highest loss minus the higher end) go into ``line.json``.
+    """
+    from optlab.landscape import paths as lpaths
+
+    log = log or (lambda msg: None)
+    problem = problem if problem is not None else (
+        problems.get(cfg.problem) if cfg.from_study is None else None
+    )  # fmt: skip
+    lr = learning_rate or (problem.default_learning_rate if problem else None)
+    out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-line")
+    out.mkdir(parents=True, exist_ok=True)
+    problem, runs, seconds = _obtain_runs(cfg, problem, "line", lr)
+    log(_describe_runs(runs, seconds, cfg.from_study is not None))
+    w0, w1 = (jax.tree_util.tree_map(jnp.asarray, r.final_params) for r in runs)
+    lo, hi = cfg.coord_range or (-0.5, 1.5)
+    ts = np.linspace(lo, hi, cfg.resolution)
+    d = jax.tree_util.tree_map(lambda a, b: b - a, w0, w1)
+    fns = (
+        _split_functions(problem) if problem.data is not None else {"loss": loss_function(problem)}
+    )
+    values = {name: ls.slice_1d(fn, w0, d, ts, dtype=cfg.dtype) for name, fn in fns.items()}
+    seeds = [r.seed for r in runs]
+    summary: dict[str, Any] = {
+        "problem": cfg.problem, "optimizer": cfg.optimizer, "seeds": seeds,
+        "end_losses": {k: [float(fn(w0)), float(fn(w1))] for k, fn in fns.items()
+                       if k.endswith("loss")},
+    }  # fmt: skip
+    straight = path = path_test = None
+    arrays = {"t": ts, **{k.replace(" ", "_"): v for k, v in values.items()}}
+    if cfg.path is not None:
+        train_fn = fns.get("train loss", next(iter(fns.values())))
+        extra = {k: f for k, f in fns.items() if k != "train loss" and k.startswith("train")}
+        t0 = time.perf_counter()
+        straight, path = lpaths.connect(
+            train_fn, w0, w1, method=cfg.path, key=jax.random.key(cfg.seed),
+            steps=cfg.path_steps, metrics=extra, dtype=cfg.dtype,
+            learning_rate=lr if cfg.path == "neb" else None,
+        )  # fmt: skip
+        test = {k: f for k, f in fns.items() if k.startswith("test")}
+        if test:
+            first, *rest = test
+            nodes = [w0, path.nodes[0], w1] if cfg.path != "neb" else path.nodes
+            path_test = lpaths.evaluate_path(
+                test[first], cfg.path, nodes, metrics={k: test[k] for k in rest}, dtype=cfg.dtype
+            )
+            straight_test = lpaths.evaluate_path(
+                test[first], "line", [w0, w1], metrics={k: test[k] for k in rest}, dtype=cfg.dtype
+            )
+            summary["straight_test"] = straight_test.to_dict()
+            summary["path_test"] = path_test.to_dict()
+            straight = straight._replace(metrics={**straight.metrics, first: straight_test.losses,
+                                                  **straight_test.metrics})  # fmt: skip
+        summary["straight"] = straight.to_dict()
+        summary["path"] = {**path.to_dict(), "steps": cfg.path_steps,
+                           "seconds": time.perf_counter() - t0}  # fmt: skip
+        arrays.update({"straight_t": straight.ts, "straight_loss": straight.losses,
+                       "path_t": path.ts, "path_loss": path.losses})  # fmt: skip
+        for k, v in straight.metrics.items():
+            arrays[f"straight_{k.replace(' ', '_')}"] = v
+        for k, v in path.metrics.items():
+            arrays[f"path_{k.replace(' ', '_')}"] = v
+        if path_test is not None:
+            arrays["path_test_t"] = path_test.ts
+            arrays["path_" + first.replace(" ", "_")] = path_test.losses
+            for k, v in path_test.metrics.items():
+                arrays[f"path_{k.replace(' ', '_')}"] = v
+        log(
+            f"barrier on the training loss: straight line {straight.barrier:.4g} "
+            f"(max {straight.max_loss:.4g} at t={straight.argmax_t:.2f}); {cfg.path} path "
+            f"{path.barrier:.4g} (max {path.max_loss:.4g} at t={path.argmax_t:.2f})"
+        )
+    _io.atomic_write(out / "line.npz", lambda fh: np.savez(fh, **arrays))
+    _io.write_json(out / "line.json", summary)
+    return LineResult(cfg, out, runs, ts, values, straight, path, path_test, summary)

@@ -6,10 +6,20 @@ figure sized for a paper column (3.4 in wide) unless ``ax`` is given, and return
 ``save(fig, stem)`` writes ``stem.pdf`` and ``stem.png`` (atomically, through the one figure
 saver ``optlab.plot._mpl.save``).
 
-- :func:`contour`: filled contours (optionally log-scaled) with minima (global one starred),
-  saddles with their barrier heights, basins shaded, trajectories overlaid.
-- :func:`surface`: 3-D surface.
-- :func:`curves`: 1-D interpolation curves.
+- :func:`contour`: filled contours of the loss itself with labelled contour levels (Li et al.
+  2018), optionally on a log colour scale (positive values only) or as the loss above its
+  minimum (only when asked, and labelled so); minima (global one starred), saddles with
+  their barrier heights, basins shaded, trajectories and named solutions marked.
+- :func:`surface`: 3-D surface of the loss (or of log10 of a positive loss).
+- :func:`curves`: 1-D interpolation curves; :func:`interpolation`: loss and accuracy on twin
+  axes along a line or a path between two solutions (Goodfellow et al. 2015).
+- :func:`panels`: several quantities (loss, accuracy) of one plane side by side.
+- :func:`plane_labels`: axis labels that say what the plane's axes are (PCA: explained
+  variance).
+
+Scales (``scale=``): ``"linear"`` (the values), ``"log"`` (a log colour scale of the values,
+which must be positive), ``"above-min"`` (``values - min(values)`` on a log scale, floored at
+1e-6 of the range; the colour bar says so and gives the minimum).
 - :func:`trajectories`: several optimizers' projected paths on one plane.
 - :func:`disconnectivity`: the merge tree of the minima as a disconnectivity graph.
 - :func:`spectrum`: Hessian eigenvalues and/or an SLQ density.
@@ -66,13 +76,46 @@ def _summary(analysis) -> dict | None:
     return analysis.to_dict()
 
 
-def _log_values(values: np.ndarray):
+SCALES = ("linear", "log", "above-min")
+
+
+def _scale_name(scale: str | None, log_scale: bool) -> str:
+    name = scale if scale is not None else ("log" if log_scale else "linear")
+    if name not in SCALES:
+        raise ValueError(f"scale must be one of {list(SCALES)}, got {name!r}")
+    return name
+
+
+def _finite_range(v: np.ndarray, vmin=None, vmax=None) -> tuple[float, float]:
+    f = v[np.isfinite(v)]
+    lo = float(np.min(f)) if vmin is None and f.size else float(vmin if vmin is not None else 0)
+    hi = float(np.max(f)) if vmax is None and f.size else float(vmax if vmax is not None else 1)
+    return lo, (hi if hi > lo else lo + max(abs(lo), 1.0) * 1e-6)
+
+
+def _scaled(values, scale: str, quantity: str, levels, vmin=None, vmax=None):
+    """``(z, levels, norm, label, scale)``: what is coloured, at which levels, and its name.
+
+    ``"log"`` of values that are not all positive falls back to ``"above-min"`` (a log scale
+    of a non-positive quantity does not exist) and says so in the label.
+    """
     v = np.asarray(values, np.float64)
-    finite = np.isfinite(v)
-    vmin = np.min(v[finite]) if finite.any() else 0.0
-    span = np.ptp(v[finite]) if finite.any() else 1.0
-    shift = vmin - max(1e-6 * span, 1e-12)
-    return v - shift, shift
+    lo, hi = _finite_range(v, vmin, vmax)
+    if scale == "log" and lo <= 0:
+        scale = "above-min"
+    n = levels if np.ndim(levels) == 0 else None
+    if scale == "linear":
+        lev = np.linspace(lo, hi, int(n)) if n is not None else np.asarray(levels, np.float64)
+        return v, lev, None, quantity, scale
+    if scale == "log":
+        lev = np.geomspace(lo, hi, int(n)) if n is not None else np.asarray(levels, np.float64)
+        return v, lev, colors.LogNorm(lo, hi), f"{quantity} (log scale)", scale
+    floor = max(1e-6 * (hi - lo), 1e-12)
+    z = np.maximum(v - lo, floor)
+    top = max(hi - lo, 2 * floor)
+    lev = np.geomspace(floor, top, int(n)) if n is not None else np.asarray(levels, np.float64)
+    label = f"{quantity} $-$ min (log scale; min = {lo:.4g})"
+    return z, lev, colors.LogNorm(floor, top), label, scale
 
 
 def contour(
@@ -83,7 +126,7 @@ def contour(
     analysis=None,
     basins: np.ndarray | None = None,
     log_scale: bool = False,
-    levels: int = 30,
+    levels: int | Sequence[float] = 30,
     trajectories: Mapping[str, np.ndarray] | None = None,
     show_saddles: bool = True,
     annotate_barriers: bool = True,
@@ -94,8 +137,14 @@ def contour(
     cmap: str = "viridis",
     ax=None,
     height: float = 2.8,
+    scale: str | None = None,
+    quantity: str = "loss",
+    points: Mapping[str, Sequence[float]] | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    labelled_levels: int = 8,
 ):
-    """Filled contour plot of a slice with its minima, saddles, barriers and basins.
+    """Filled contours of a slice with labelled levels, its minima, saddles, barriers, basins.
 
     Args:
       alphas, betas: grid axes; ``values[i, j]`` is at ``(alphas[i], betas[j])``.
@@ -106,21 +155,32 @@ def contour(
         barrier height over the higher of the two minima it separates.
       basins: integer label grid (``-1`` = non-finite); when given, basins are shaded in
         pastel colours under contour lines instead of the filled contours.
-      log_scale: colour by ``log(values - min + eps)`` (useful for losses spanning decades).
-      levels: number of contour levels.
+      scale: ``"linear"`` (default), ``"log"`` (log colour scale of positive values) or
+        ``"above-min"`` (``values - min`` on a log scale); see the module docstring.
+      log_scale: the older spelling of ``scale="log"``.
+      levels: number of contour levels, or the levels themselves (share them, or ``vmin``/
+        ``vmax``, between figures to compare them on one scale).
+      labelled_levels: about this many of the levels are drawn as lines with their value.
+      quantity: what ``values`` are (colour-bar label), e.g. ``"training loss"``.
       trajectories: ``{label: (m, 2) coordinates}`` drawn as lines with start/end markers.
+      points: ``{name: (a, b)}`` named points (e.g. the solutions a plane passes through),
+        drawn as black-edged white plus signs with their name.
     """
     a = np.asarray(alphas, np.float64)
     b = np.asarray(betas, np.float64)
     v = np.asarray(values, np.float64)
+    name = _scale_name(scale, log_scale)
     fig, ax = _fig(ax, height)
     with matplotlib.rc_context(RC):
         A, B = np.meshgrid(a, b, indexing="ij")
-        cs = _draw_levels(ax, A, B, v, basins, log_scale, levels, cmap)
+        z, lev, norm, label, _ = _scaled(v, name, quantity, levels, vmin, vmax)
+        # values outside a given vmin/vmax are drawn in the end colours (arrows on the bar)
+        extend = "both" if vmin is not None or vmax is not None else "neither"
+        cs = _draw_levels(ax, A, B, z, basins, lev, norm, cmap, labelled_levels, extend)
         if np.any(~np.isfinite(v)):
             _hatch_nonfinite(ax, A, B, v)
         if colorbar:
-            _colorbar(fig, ax, cs, log_scale)
+            _colorbar(fig, ax, cs, label, norm is not None)
         s = _summary(analysis)
         if s is not None:
             minima = s.get("minima", [])
@@ -129,6 +189,8 @@ def contour(
                 _mark_saddles(ax, s, minima, annotate_barriers)
         if trajectories:
             _draw_trajectories(ax, trajectories)
+        if points:
+            _mark_points(ax, points)
         ax.set_xlim(a[0], a[-1])
         ax.set_ylim(b[0], b[-1])
         ax.set_xlabel(xlabel)
@@ -138,21 +200,23 @@ def contour(
     return fig
 
 
-def _draw_levels(ax, A, B, v, basins, log_scale, levels, cmap):
-    """Filled contours, or pastel basins under contour lines; returns the contour set."""
-    vm = np.ma.masked_invalid(v)
-    norm = None
-    if log_scale:
-        shifted, _ = _log_values(v)
-        vm = np.ma.masked_invalid(shifted)
-        lo, hi = vm.min(), vm.max()
-        lev = np.geomspace(lo, hi, levels) if hi > lo else levels
-        norm = colors.LogNorm(vmin=lo, vmax=hi)
-    else:
-        lev = levels
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _draw_levels(ax, A, B, z, basins, lev, norm, cmap, labelled, extend="neither"):
+    """Filled contours with a labelled subset of the levels as lines, or pastel basins under
+    contour lines; returns the (filled) contour set that carries the colour scale."""
+    zm = np.ma.masked_invalid(z)
+    every = max(1, round(len(lev) / max(1, labelled)))
     if basins is None:
-        cs = ax.contourf(A, B, vm, levels=lev, norm=norm, cmap=cmap)
+        cs = ax.contourf(A, B, zm, levels=lev, norm=norm, cmap=cmap, extend=extend)
         cs.set_rasterized(True)
+        lines = ax.contour(
+            A, B, zm, levels=lev[::every], colors="k", linewidths=0.35, alpha=0.6, norm=norm
+        )
+        if len(lines.levels):
+            ax.clabel(lines, fmt=_fmt, fontsize=4.5, inline=True, inline_spacing=1)
         return cs
     lab = np.ma.masked_less(np.asarray(basins), 0)
     n_lab = int(lab.max()) + 1 if lab.count() else 1
@@ -167,7 +231,23 @@ def _draw_levels(ax, A, B, v, basins, log_scale, levels, cmap):
         shading="nearest",
         rasterized=True,
     )
-    return ax.contour(A, B, vm, levels=lev, norm=norm, cmap=cmap, linewidths=0.5)
+    lines = ax.contour(A, B, zm, levels=lev, norm=norm, cmap=cmap, linewidths=0.5)
+    labelled_lines = ax.contour(A, B, zm, levels=lev[::every], norm=norm, cmap=cmap, linewidths=0.5)
+    if len(labelled_lines.levels):
+        ax.clabel(labelled_lines, fmt=_fmt, fontsize=4.5, inline=True, inline_spacing=1)
+    return lines
+
+
+def _mark_points(ax, points: Mapping[str, Sequence[float]]):
+    """Named points: white plus signs edged black, with their names."""
+    for name, p in points.items():
+        p = np.asarray(p, np.float64).reshape(2)
+        ax.plot(*p, marker="P", ms=6, mfc="white", mec="k", mew=0.7, ls="none",
+                label=name, zorder=7)  # fmt: skip
+        ax.annotate(
+            name, p, xytext=(4, -9), textcoords="offset points", fontsize=5.5, zorder=7,
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+        )  # fmt: skip
 
 
 def _hatch_nonfinite(ax, A, B, v):
@@ -182,14 +262,18 @@ def _hatch_nonfinite(ax, A, B, v):
     )
 
 
-def _colorbar(fig, ax, cs, log_scale):
+def _colorbar(fig, ax, cs, label: str, log: bool):
     cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
-    cb.set_label("loss - min + eps (log)" if log_scale else "loss")
-    if log_scale:
+    cb.set_label(label)
+    if log:
         cb.locator = ticker.LogLocator(numticks=6)
         cb.formatter = ticker.LogFormatterSciNotation()
         cb.update_ticks()
+    else:
+        cb.locator = ticker.MaxNLocator(7)
+        cb.update_ticks()
     cb.ax.tick_params(labelsize=5.5)
+    return cb
 
 
 def _mark_minima(ax, minima):
@@ -269,23 +353,40 @@ def surface(
     azim=-60,
     cmap="viridis",
     height=2.8,
+    scale: str | None = None,
+    quantity: str = "loss",
+    xlabel: str = r"$\alpha$",
+    ylabel: str = r"$\beta$",
 ):
-    """3-D surface of a slice (``log_scale`` plots ``log10(values - min + eps)``)."""
+    """3-D surface of a slice: the values themselves, or ``log10`` of positive values.
+
+    ``scale="log"`` (or ``log_scale=True``) plots ``log10(values)`` when every value is
+    positive; ``"above-min"`` plots ``values - min`` (linear: a log of it would draw a needle
+    down to the floor at the minimum). The z label says which. Non-finite values are left out.
+    """
     a = np.asarray(alphas, np.float64)
     b = np.asarray(betas, np.float64)
     v = np.asarray(values, np.float64)
+    name = _scale_name(scale, log_scale)
+    lo, _ = _finite_range(v)
     fig, ax = _fig(ax, height, projection="3d")
     with matplotlib.rc_context(RC):
         A, B = np.meshgrid(a, b, indexing="ij")
-        z = np.log10(_log_values(v)[0]) if log_scale else v
+        if name == "log" and lo > 0:
+            z, zlabel = np.log10(np.where(v > 0, v, np.nan)), f"log10({quantity})"
+        elif name == "linear":
+            z, zlabel = v, quantity
+        else:
+            z, zlabel = v - lo, f"{quantity} $-$ min (min = {lo:.4g})"
         z = np.where(np.isfinite(z), z, np.nan)
         ax.plot_surface(
-            A, B, z, cmap=cmap, linewidth=0, antialiased=True, rcount=80, ccount=80, rasterized=True
-        )
+            A, B, z, cmap=cmap, linewidth=0, antialiased=True, rcount=len(a), ccount=len(b),
+            rasterized=True, vmin=np.nanmin(z), vmax=np.nanmax(z),
+        )  # fmt: skip
         ax.view_init(elev=elev, azim=azim)
-        ax.set_xlabel(r"$\alpha$", labelpad=-8)
-        ax.set_ylabel(r"$\beta$", labelpad=-8)
-        ax.set_zlabel("log10 loss" if log_scale else "loss", labelpad=-6)
+        ax.set_xlabel(xlabel, labelpad=-8)
+        ax.set_ylabel(ylabel, labelpad=-8)
+        ax.set_zlabel(zlabel, labelpad=-6)
         ax.tick_params(pad=-3)
         if title:
             ax.set_title(title)
@@ -306,7 +407,8 @@ def curves(
 ):
     """1-D interpolation curves: ``series`` maps labels to value arrays over ``alphas``;
     ``marks`` is an optional ``{label: alpha}`` of vertical reference lines (e.g. the end
-    points of a line through two solutions at 0 and 1)."""
+    points of a line through two solutions at 0 and 1). ``log_scale`` needs positive values
+    and appends "(log scale)" to the y label."""
     a = np.asarray(alphas, np.float64)
     fig, ax = _fig(ax, height)
     with matplotlib.rc_context(RC):
@@ -317,25 +419,152 @@ def curves(
                 color=TRAJ_COLORS[k % len(TRAJ_COLORS)],
                 label=label,
             )
-        for label, x in (marks or {}).items():
-            ax.axvline(x, color="0.5", lw=0.6, ls="--")
-            ax.annotate(
-                label,
-                (x, 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -8),
-                textcoords="offset points",
-                fontsize=5.5,
-                color="0.3",
-            )
-        if log_scale:
+        _vertical_marks(ax, marks)
+        positive = all(np.nanmin(np.asarray(v, np.float64)) > 0 for v in series.values())
+        if log_scale and positive:
             ax.set_yscale("log")
+            ylabel = f"{ylabel} (log scale)"
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if len(series) > 1:
             ax.legend(frameon=False)
         if title:
             ax.set_title(title)
+    return fig
+
+
+def _vertical_marks(ax, marks):
+    for label, x in (marks or {}).items():
+        ax.axvline(x, color="0.5", lw=0.6, ls="--")
+        ax.annotate(
+            label,
+            (x, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -8),
+            textcoords="offset points",
+            fontsize=5.5,
+            color="0.3",
+        )
+
+
+def interpolation(
+    ts,
+    losses: Mapping[str, np.ndarray],
+    accuracies: Mapping[str, np.ndarray] | None = None,
+    *,
+    marks: Mapping[str, float] | None = None,
+    log_scale: bool = False,
+    xlabel: str = r"$t$ (0: first solution, 1: second)",
+    loss_label: str = "loss",
+    accuracy_label: str = "accuracy",
+    title: str | None = None,
+    ax=None,
+    height: float = 2.4,
+):
+    """Loss (left axis, solid) and accuracy (right axis, dashed) along a line or path between
+    two solutions (Goodfellow et al. 2015; Li et al. 2018, Fig. 2).
+
+    Args:
+      ts: the path parameter of every point, or ``{label: ts}`` when the series differ
+        (e.g. a NEB path has its images on the grid).
+      losses: ``{label: values}`` e.g. ``{"train, straight line": ..., "test, straight
+        line": ..., "train, Bezier path": ...}``; one colour per label.
+      accuracies: the same labels (or others) for the right axis; ``None``: no right axis.
+      marks: vertical lines, e.g. ``{"seed 0": 0, "seed 1": 1}``.
+      log_scale: log left axis (positive losses only; the label says so).
+    """
+
+    def t_of(label):
+        return np.asarray(ts[label] if isinstance(ts, Mapping) else ts, np.float64)
+
+    fig, ax = _fig(ax, height)
+    with matplotlib.rc_context(RC):
+        color = {}
+        for k, label in enumerate(dict.fromkeys([*losses, *(accuracies or {})])):
+            color[label] = TRAJ_COLORS[k % len(TRAJ_COLORS)]
+        for label, vals in losses.items():
+            ax.plot(t_of(label), np.asarray(vals, np.float64), "-", color=color[label], label=label)
+        positive = all(np.nanmin(np.asarray(v, np.float64)) > 0 for v in losses.values())
+        if log_scale and positive:
+            ax.set_yscale("log")
+            loss_label = f"{loss_label} (log scale)"
+        ax.set_ylabel(f"{loss_label} (solid)" if accuracies else loss_label)
+        ax.set_xlabel(xlabel)
+        _vertical_marks(ax, marks)
+        handles, labels = ax.get_legend_handles_labels()
+        if accuracies:
+            twin = ax.twinx()
+            for label, vals in accuracies.items():
+                twin.plot(t_of(label), np.asarray(vals, np.float64), "--", color=color[label],
+                          label=f"{label} ({accuracy_label})")  # fmt: skip
+            twin.set_ylabel(f"{accuracy_label} (dashed)")
+            twin.set_ylim(-0.02, 1.02)
+            h2, l2 = twin.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        if len(handles) > 1:
+            ax.legend(handles, labels, frameon=True, framealpha=0.85, fontsize=5, loc="best")
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def plane_labels(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    """``(xlabel, ylabel)`` saying what a plane's axes are, from a slice's metadata.
+
+    PCA planes carry the explained variance of each component (as Li et al. print it);
+    random planes their normalization; three-point planes the solutions they span;
+    Hessian planes the eigenvalues; the axes of a 2-D function are ``x`` and ``y``.
+    """
+    kind = metadata.get("directions")
+    if kind == "pca":
+        ev = list(metadata.get("explained_variance_ratio", [np.nan, np.nan]))[:2]
+        return tuple(f"PC{i + 1} ({100 * r:.1f}% of variance)" for i, r in enumerate(ev))  # type: ignore[return-value]
+    if kind == "random":
+        norm = metadata.get("normalization", "filter")
+        return (rf"$\alpha$ ({norm}-normalized random direction 1)",
+                rf"$\beta$ ({norm}-normalized random direction 2)")  # fmt: skip
+    if kind == "three-point":
+        seeds = list(metadata.get("seeds", [0, 1, 2]))
+        return (
+            rf"$\alpha$ (units of $\theta_{{{seeds[1]}}} - \theta_{{{seeds[0]}}}$)",
+            rf"$\beta$ (towards $\theta_{{{seeds[2]}}}$, orthogonal)",
+        )
+    if kind == "hessian":
+        lam = list(metadata.get("hessian_top_eigenvalues", [np.nan, np.nan]))
+        return (rf"$\alpha$ (Hessian eigenvector, $\lambda_1$ = {lam[0]:.3g})",
+                rf"$\beta$ (Hessian eigenvector, $\lambda_2$ = {lam[1]:.3g})")  # fmt: skip
+    if kind == "axes":
+        return "x", "y"
+    return r"$\alpha$ (direction 1)", r"$\beta$ (direction 2)"
+
+
+def panels(
+    alphas,
+    betas,
+    quantities: Mapping[str, np.ndarray],
+    *,
+    scales: Mapping[str, str] | None = None,
+    points: Mapping[str, Sequence[float]] | None = None,
+    trajectories: Mapping[str, np.ndarray] | None = None,
+    xlabel: str = r"$\alpha$ (direction 1)",
+    ylabel: str = r"$\beta$ (direction 2)",
+    title: str | None = None,
+    levels: int = 30,
+):
+    """One plane's quantities side by side (e.g. ``{"training loss": L, "training accuracy":
+    acc}``), each panel with its own labelled colour bar and the same named points."""
+    n = len(quantities)
+    with matplotlib.rc_context(RC):
+        fig, axes = _mpl.new_figure(1, n, figsize=(COLUMN_WIDTH * n * 0.95, 2.8))
+    axes = np.atleast_1d(axes)
+    for ax, (name, vals) in zip(axes, quantities.items(), strict=True):
+        contour(
+            alphas, betas, vals, ax=ax, quantity=name, levels=levels, points=points,
+            trajectories=trajectories, scale=(scales or {}).get(name, "linear"),
+            xlabel=xlabel, ylabel=ylabel, title=name,
+        )  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize=7.5)
     return fig
 
 
@@ -429,13 +658,24 @@ def _min_leaf(node, children, vals, k):
 def spectrum(
     eigenvalues=None,
     *,
-    density: tuple[np.ndarray, np.ndarray] | None = None,
+    density: Sequence | None = None,
     ax=None,
     title=None,
     log_density=True,
     height=2.2,
 ):
-    """Hessian spectrum: top eigenvalues as a stem plot and/or an SLQ density curve."""
+    """Hessian spectrum: top eigenvalues as a stem plot and/or an SLQ density curve.
+
+    ``density`` is ``(grid, density)`` or what ``optlab.landscape.spectral_density`` returns,
+    ``(grid, density, nodes)`` (the nodes are not drawn).
+    """
+    if density is not None:
+        if len(density) not in (2, 3):
+            raise ValueError(
+                "density must be (grid, density) or spectral_density's (grid, density, nodes), "
+                f"got a sequence of {len(density)}"
+            )
+        density = (density[0], density[1])
     fig, ax = _fig(ax, height)
     with matplotlib.rc_context(RC):
         if density is not None:
@@ -481,6 +721,11 @@ def overview(
     log_scale=False,
     title=None,
     trajectories: Mapping[str, Any] | None = None,
+    scale: str | None = None,
+    quantity: str = "loss",
+    points: Mapping[str, Sequence[float]] | None = None,
+    xlabel: str = r"$\alpha$ (direction 1)",
+    ylabel: str = r"$\beta$ (direction 2)",
 ):
     """Two panels side by side (full text width, 7 in): contour with analysis and the
     disconnectivity graph."""
@@ -495,11 +740,17 @@ def overview(
         analysis=analysis,
         basins=basins,
         log_scale=log_scale,
+        scale=scale,
+        quantity=quantity,
+        points=points,
         ax=axes[0],
         title=title,
         trajectories=trajectories,
+        xlabel=xlabel,
+        ylabel=ylabel,
     )
     disconnectivity(analysis, ax=axes[1], title="disconnectivity graph")
+    axes[1].set_ylabel(quantity)
     return fig
 
 
@@ -516,43 +767,59 @@ def save_standard_figures(
     xlabel: str = r"$\alpha$ (direction 1)",
     ylabel: str = r"$\beta$ (direction 2)",
     log_scale: bool = False,
+    scale: str | None = None,
+    quantity: str = "loss",
+    points: Mapping[str, Sequence[float]] | None = None,
+    line: Mapping[str, Any] | None = None,
+    accuracy: np.ndarray | None = None,
 ) -> list[Path]:
     """The figures of ``optlab landscape`` in the folder ``out`` (each as .pdf and .png).
 
-    ``contour`` (with the analysis and the trajectories), ``basins``, ``surface``,
-    ``disconnectivity`` and ``curve`` (the slice along direction 1 through the middle of the
-    grid). Returns the paths written.
+    ``contour`` (with the analysis, the trajectories and the named ``points``), ``basins``,
+    ``surface``, ``disconnectivity``, ``curve`` and, given ``accuracy`` (a grid like
+    ``values``), ``accuracy`` (loss and accuracy panels side by side).
+
+    ``line`` is the 1-D curve to draw: ``{"t": coords, "values": {label: values},
+    "title": the line it follows, "xlabel": ..., "marks": {name: t}}``. Without it the grid
+    row nearest ``beta = 0`` is drawn and the title gives that ``beta``. Returns the paths.
     """
     out = Path(out)
     labels = {"xlabel": xlabel, "ylabel": ylabel}
-    mid = len(np.asarray(betas)) // 2
+    name = _scale_name(scale, log_scale)
+    common = {"quantity": quantity, "points": points, **labels}
+    if line is None:
+        b = np.asarray(betas, np.float64)
+        j = int(np.argmin(np.abs(b)))
+        line = {
+            "t": alphas,
+            "values": {quantity: np.asarray(values)[:, j]},
+            "title": rf"along direction 1 at $\beta$ = {b[j]:.3g}",
+            "xlabel": xlabel,
+        }
     figures = {
         "contour": contour(
-            alphas,
-            betas,
-            values,
-            analysis=analysis,
-            log_scale=log_scale,
-            trajectories=trajectories or None,
-            title=title,
-            **labels,
+            alphas, betas, values, analysis=analysis, scale=name,
+            trajectories=trajectories or None, title=title, **common,
         ),
         "basins": contour(
-            alphas,
-            betas,
-            values,
-            analysis=analysis,
-            basins=basins,
-            title=f"basins: {title}",
-            **labels,
-        ),  # fmt: skip
-        "surface": surface(alphas, betas, values, log_scale=log_scale),
+            alphas, betas, values, analysis=analysis, basins=basins, scale=name,
+            title=f"basins: {title}", **common,
+        ),
+        "surface": surface(
+            alphas, betas, values, scale=name, quantity=quantity, title=title,
+            xlabel=xlabel.split(" (")[0], ylabel=ylabel.split(" (")[0],
+        ),
         "disconnectivity": disconnectivity(analysis, title="minima and barriers"),
         "curve": curves(
-            alphas,
-            {"along direction 1": np.asarray(values)[:, mid]},
-            log_scale=log_scale,
-            xlabel=xlabel,
+            line["t"], line["values"], log_scale=name != "linear", marks=line.get("marks"),
+            xlabel=line.get("xlabel", xlabel), ylabel=quantity, title=line["title"],
         ),
-    }
-    return [path for name, fig in figures.items() for path in save(fig, out / name)]
+    }  # fmt: skip
+    figures["disconnectivity"].axes[0].set_ylabel(quantity)
+    if accuracy is not None:
+        acc_name = quantity.replace("loss", "accuracy") if "loss" in quantity else "accuracy"
+        figures["accuracy"] = panels(
+            alphas, betas, {quantity: values, acc_name: accuracy},
+            scales={quantity: name}, points=points, title=title, **labels,
+        )  # fmt: skip
+    return [path for n, fig in figures.items() for path in save(fig, out / n)]
