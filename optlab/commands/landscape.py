@@ -188,7 +188,7 @@ def _draw_line(result) -> list[str]:
     from optlab.plot import landscape as pl
 
     cfg = result.config
-    seeds = [r.seed for r in result.runs]
+    seeds = result.seeds
     marks = {f"seed {seeds[0]}": 0.0, f"seed {seeds[1]}": 1.0}
     xlabel = rf"$t$ in $(1-t)\,\theta_{{{seeds[0]}}} + t\,\theta_{{{seeds[1]}}}$"
     losses = {k.replace(" loss", ""): v for k, v in result.values.items() if "loss" in k}
@@ -208,6 +208,11 @@ def _draw_line(result) -> list[str]:
         if "train accuracy" in st.metrics:
             accs = {"train, straight line": st.metrics["train accuracy"],
                     f"train, {cfg.path} path": pa.metrics["train accuracy"]}  # fmt: skip
+        if "test loss" in st.metrics:
+            losses["test, straight line"] = st.metrics["test loss"]
+            ts["test, straight line"] = st.ts
+            if "test accuracy" in st.metrics:
+                accs["test, straight line"] = st.metrics["test accuracy"]
         if pt is not None:
             losses[f"test, {cfg.path} path"] = pt.losses
             ts[f"test, {cfg.path} path"] = pt.ts

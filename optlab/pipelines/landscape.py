@@ -204,7 +204,7 @@ class LineResult:
     """What :func:`run_line` computed and wrote (``line.json/.npz`` in ``out``).
 
     Attributes:
-      config, out, runs: as in :class:`LandscapeResult` (two runs).
+      config, out, runs: as in :class:`LandscapeResult` (two runs); ``seeds`` their seeds.
       ts: the line's coordinate (0: first solution, 1: second).
       values: ``{"<split> <quantity>": values over ts}`` for train and test loss (and
         accuracy for classification problems) along the straight line.
@@ -223,6 +223,7 @@ class LineResult:
     path: Any
     path_test: Any
     summary: dict[str, Any]
+    seeds: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------- steps
@@ -526,7 +527,7 @@ def _seeds(cfg: LandscapeConfig, directions: str) -> list[int]:
 
 
 def _obtain_runs(cfg: LandscapeConfig, problem, directions: str, lr: float):
-    """``(problem, runs, seconds)``: trained runs, or the stored final runs of a study."""
+    """``(problem, runs, seeds, seconds)``: trained runs, or the stored final runs of a study."""
     t0 = time.perf_counter()
     if cfg.from_study is not None:
         problem, runs = load_study_runs(
@@ -542,15 +543,17 @@ def _obtain_runs(cfg: LandscapeConfig, problem, directions: str, lr: float):
             snapshot_every=max(1, cfg.steps // 50),
             hyperparams=dict(cfg.hyperparams),
         )
-    return problem, runs, time.perf_counter() - t0
+    seeds = [r.seed for r in runs] if cfg.from_study is not None else _seeds(cfg, directions)
+    return problem, runs, seeds, time.perf_counter() - t0
 
 
-def _describe_runs(runs, seconds: float, stored: bool) -> str:
+def _describe_runs(runs, seconds: float, stored: bool, problem) -> str:
     """The log line after training: the final loss on the whole training split of each run
     (not the last minibatch's loss)."""
     losses = ", ".join(f"{r.final.get('train_loss', math.nan):.5g}" for r in runs)
     what = "loaded the stored params of" if stored else "trained"
-    return f"{what} {len(runs)} run(s) in {seconds:.1f}s; final training-split loss {losses}"
+    loss = "training-split loss" if problem.data is not None else "loss"
+    return f"{what} {len(runs)} run(s) in {seconds:.1f}s; final {loss} {losses}"
 
 
 def _metric_function(problem, split: str, name: str = "accuracy") -> Callable | None:
@@ -565,7 +568,7 @@ def _metric_function(problem, split: str, name: str = "accuracy") -> Callable | 
     return fn
 
 
-def _line_through_center(cfg, directions, loss_fn, plane, alphas, runs) -> dict[str, Any]:
+def _line_through_center(cfg, directions, problem, loss_fn, plane, alphas) -> dict[str, Any]:
     """The loss along ``beta = 0`` through the plane's centre, exactly (not a grid column)."""
     values = ls.slice_1d(loss_fn, plane.center, plane.d1, alphas, dtype=cfg.dtype)
     names = list(plane.metadata.get("points", {}))
@@ -580,7 +583,7 @@ def _line_through_center(cfg, directions, loss_fn, plane, alphas, runs) -> dict[
         name = names[0] if names else "the trained params"
         title = f"along direction 1 through {name} ($\\beta$ = 0)"
         marks = {name: 0.0}
-    quantity = _quantity(cfg.split)
+    quantity = _quantity(cfg.split) if problem.data is not None else "loss"
     return {"t": np.asarray(alphas), "values": {quantity: values}, "title": title, "marks": marks}
 
 
@@ -626,10 +629,10 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None):
     out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
     out.mkdir(parents=True, exist_ok=True)
 
-    problem, runs, train_seconds = _obtain_runs(cfg, problem, directions, lr)
+    problem, runs, seeds, train_seconds = _obtain_runs(cfg, problem, directions, lr)
     stored = cfg.from_study is not None
     analytic = problem.fn is not None
-    log(_describe_runs(runs, train_seconds, stored))
+    log(_describe_runs(runs, train_seconds, stored, problem))
     loss_fn = loss_function(problem, cfg.split)
     plane = build_plane(cfg, directions, problem, runs, loss_fn)
     meta = {
@@ -638,7 +641,7 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None):
         "learning_rate": lr,
         "hyperparams": dict(cfg.hyperparams),
         "steps": cfg.steps,
-        "seeds": [r.seed for r in runs] if stored else _seeds(cfg, directions),
+        "seeds": seeds,
         "directions": directions,
         "split": cfg.split,
         "final_losses": [float(r.final.get("train_loss", math.nan)) for r in runs],
@@ -659,15 +662,18 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None):
         persistence_threshold=cfg.persistence,
     )
     center_loss = float(loss_fn(plane.center))
+    # the full-split loss where the plane is centred (the trained params, or the first
+    # solution of a three-point plane); the axes of a 2-D function are centred on (0, 0)
+    where = "at (0, 0)" if directions == "axes" else "at the slice centre"
+    quantity = _quantity(cfg.split) if problem.data is not None else "loss"
     log(
         f"slice {cfg.resolution}x{cfg.resolution}: {s.metadata['seconds']:.2f}s "
         f"({s.metadata['points_per_second']:.0f} points/s incl. compilation, "
-        f"chunk {s.metadata['batch_size']}); {_quantity(cfg.split)} at the slice centre "
-        f"{center_loss:.5g}"
+        f"chunk {s.metadata['batch_size']}); {quantity} {where} {center_loss:.5g}"
     )
     if not analytic and res.minima:
         meta["sharpness_top_eigenvalue"] = sharpness(loss_fn, plane, res)
-    line = _line_through_center(cfg, directions, loss_fn, plane, s.alphas, runs)
+    line = _line_through_center(cfg, directions, problem, loss_fn, plane, s.alphas)
     acc_fn = _metric_function(problem, cfg.split)
     arrays = {f"traj_{i}": np.asarray(c) for i, c in enumerate(plane.paths.values())}
     arrays["line_values"] = next(iter(line["values"].values()))
@@ -753,8 +759,8 @@ def run_line(
     lr = learning_rate or (problem.default_learning_rate if problem else None)
     out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-line")
     out.mkdir(parents=True, exist_ok=True)
-    problem, runs, seconds = _obtain_runs(cfg, problem, "line", lr)
-    log(_describe_runs(runs, seconds, cfg.from_study is not None))
+    problem, runs, seeds, seconds = _obtain_runs(cfg, problem, "line", lr)
+    log(_describe_runs(runs, seconds, cfg.from_study is not None, problem))
     w0, w1 = (jax.tree_util.tree_map(jnp.asarray, r.final_params) for r in runs)
     lo, hi = cfg.coord_range or (-0.5, 1.5)
     ts = np.linspace(lo, hi, cfg.resolution)
@@ -763,7 +769,6 @@ def run_line(
         _split_functions(problem) if problem.data is not None else {"loss": loss_function(problem)}
     )
     values = {name: ls.slice_1d(fn, w0, d, ts, dtype=cfg.dtype) for name, fn in fns.items()}
-    seeds = [r.seed for r in runs]
     summary: dict[str, Any] = {
         "problem": cfg.problem, "optimizer": cfg.optimizer, "seeds": seeds,
         "end_losses": {k: [float(fn(w0)), float(fn(w1))] for k, fn in fns.items()
@@ -815,4 +820,4 @@ def run_line(
         )
     _io.atomic_write(out / "line.npz", lambda fh: np.savez(fh, **arrays))
     _io.write_json(out / "line.json", summary)
-    return LineResult(cfg, out, runs, ts, values, straight, path, path_test, summary)
+    return LineResult(cfg, out, runs, ts, values, straight, path, path_test, summary, tuple(seeds))

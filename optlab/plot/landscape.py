@@ -438,9 +438,9 @@ def _vertical_marks(ax, marks):
         ax.axvline(x, color="0.5", lw=0.6, ls="--")
         ax.annotate(
             label,
-            (x, 1),
+            (x, 0),
             xycoords=("data", "axes fraction"),
-            xytext=(2, -8),
+            xytext=(2, 3),
             textcoords="offset points",
             fontsize=5.5,
             color="0.3",
