@@ -120,3 +120,49 @@ def test_bad_curvature_input(small_mlp):
         ls.lanczos(loss, params, which="middle")
     with pytest.raises(ValueError, match="num_probes"):
         ls.hutchinson_trace(loss, params, key=jax.random.key(0), num_probes=0)
+
+
+def test_residuals_are_true_and_reprs_short(small_mlp):
+    """Residuals are ||H v - lambda v|| (checked with the dense Hessian), not the Lanczos
+    estimate that drops to round-off; printing shows numbers, not arrays of vectors."""
+    params, loss, H = small_mlp
+    eig = ls.lanczos(loss, params, k=2, num_iter=12)
+    for j in range(2):
+        v = np.asarray(ravel_pytree(eig.vectors[j])[0], np.float64)
+        want = np.linalg.norm(H @ v - eig.values[j] * v)
+        assert eig.residuals[j] == pytest.approx(want, rel=0.05, abs=1e-6)
+    r = repr(eig)
+    assert r.startswith("Eigen(values=[") and "2 pytrees" in r and len(r) < 200
+    t = ls.hutchinson_trace(loss, params, key=jax.random.key(1), num_probes=4)
+    assert repr(t).startswith("TraceEstimate(mean=") and "num_probes=4" in repr(t)
+
+
+def test_curvature_averaged_over_minibatches(small_mlp):
+    """Four equal minibatches of a mean loss: the averaged HVP is the full-batch Hessian's
+    (dense float64 reference), for Lanczos and Hutchinson, from a fresh-iterator factory."""
+    params, _, H = small_mlp
+    rng = np.random.default_rng(0)
+    x = np.asarray(rng.normal(size=(25, 3)), np.float32)[:24]
+    y = np.asarray(rng.normal(size=(25, 2)), np.float32)[:24]
+
+    def loss_b(p, batch):
+        bx, by = batch
+        return jnp.mean((mlp.apply(p, bx, "tanh") - by) ** 2)
+
+    batches = [(x[i : i + 6], y[i : i + 6]) for i in range(0, 24, 6)]
+    with jax.enable_x64(True):
+        p64 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, jnp.float64), params)
+        flat, unravel = ravel_pytree(p64)
+        H24 = np.asarray(
+            jax.hessian(lambda f: loss_b(unravel(f), (x.astype(np.float64), y.astype(np.float64))))(
+                flat
+            )
+        )
+    jax.clear_caches()
+    eig = ls.lanczos(loss_b, params, k=1, num_iter=15, batches=lambda: iter(batches))
+    assert eig.values[0] == pytest.approx(np.linalg.eigvalsh(H24)[-1], rel=1e-3)
+    tr = ls.hutchinson_trace(loss_b, params, key=jax.random.key(0), num_probes=4, batches=batches)
+    z = np.asarray(jax.random.rademacher(jax.random.key(0), (4, H.shape[0]), dtype=jnp.float32))
+    np.testing.assert_allclose(tr.samples, np.einsum("pi,ij,pj->p", z, H24, z), rtol=1e-4)
+    with pytest.raises(TypeError, match="re-iterable"):
+        ls.lanczos(loss_b, params, batches=iter(batches))

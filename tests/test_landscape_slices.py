@@ -310,3 +310,15 @@ def test_slice_sharded_over_devices():
         [sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_save_slice_either_argument_order(tmp_path):
+    a = np.linspace(-1, 1, 5)
+    s = ls.Slice(a, a, np.add.outer(a, a) ** 2, {"note": "x"})
+    ls.save_slice(s, tmp_path / "one")  # the order a user may guess
+    ls.save_slice(tmp_path / "two", s)
+    for stem in ("one", "two"):
+        back, _ = ls.load_slice(tmp_path / stem)
+        np.testing.assert_array_equal(back.values, s.values)
+    with pytest.raises(TypeError, match=r"save_slice\(path, slice\) takes a file path"):
+        ls.save_slice(tmp_path / "x", {"values": 1})

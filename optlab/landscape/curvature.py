@@ -98,7 +98,9 @@ class Eigen(NamedTuple):
     Attributes:
       values: ``(k,)`` eigenvalues (Ritz values), descending.
       vectors: list of ``k`` unit-norm numpy pytrees shaped like the params.
-      residuals: ``(k,)`` Lanczos residual norms ``|beta_m y_m|`` (small = converged).
+      residuals: ``(k,)`` true residual norms ``||H v - lambda v||`` of the returned pairs,
+        from one more Hessian-vector product each (the Lanczos estimate ``|beta_m y_m|``
+        drops to round-off once the Krylov space is invariant, and says nothing then).
       num_iter: Lanczos iterations used.
     """
 
@@ -106,6 +108,76 @@ class Eigen(NamedTuple):
     vectors: list
     residuals: np.ndarray
     num_iter: int
+
+    def __repr__(self) -> str:
+        vals = np.array2string(np.asarray(self.values), precision=4, separator=", ")
+        res = np.array2string(np.asarray(self.residuals), precision=2, separator=", ")
+        return (
+            f"Eigen(values={vals}, residuals={res}, num_iter={self.num_iter}, "
+            f"vectors=<{len(self.vectors)} pytrees>)"
+        )
+
+
+def _leading_size(batch) -> int:
+    leaves = jax.tree_util.tree_leaves(batch)
+    return int(np.shape(leaves[0])[0]) if leaves and np.ndim(leaves[0]) else 1
+
+
+def _batches_of(batches):
+    """A fresh iterator over ``batches`` (a re-iterable, or a callable returning an iterator)."""
+    it = batches() if callable(batches) else batches
+    if iter(it) is it and not callable(batches):
+        raise TypeError(
+            "batches must be re-iterable (a list, or a function returning a fresh iterator): "
+            "every Hessian-vector product passes over all of them"
+        )
+    return iter(it)
+
+
+def _averaged_matvec(loss_fn, params, batches):
+    """``(flat, unravel, mv)`` with ``mv(x) = sum_b n_b H_b x / sum_b n_b`` over the batches
+    (``loss_fn(params, batch)``; ``n_b`` the batch's leading size), as PyHessian averages
+    over a data loader. One compiled HVP, called once per batch."""
+    flat, unravel = ravel_pytree(params)
+
+    @jax.jit
+    def one(x, batch):
+        g = jax.grad(lambda p: loss_fn(p, batch))
+        return ravel_pytree(jax.jvp(g, (params,), (unravel(x),))[1])[0]
+
+    def mv(x):
+        total, n = 0.0, 0
+        for b in _batches_of(batches):
+            w = _leading_size(b)
+            total = total + w * np.asarray(one(jnp.asarray(x, flat.dtype), b), np.float64)
+            n += w
+        if n == 0:
+            raise ValueError("batches is empty")
+        return total / n
+
+    return flat, unravel, mv
+
+
+def _lanczos_host(mv, v0: np.ndarray, m: int):
+    """Lanczos with full reorthogonalization in numpy around a host ``mv`` (batched HVPs)."""
+    p = v0.size
+    V = np.zeros((m + 1, p))
+    V[0] = v0 / np.linalg.norm(v0)
+    alpha, beta = np.zeros(m), np.zeros(m)
+    for i in range(m):
+        w = np.asarray(mv(V[i]), np.float64)
+        alpha[i] = w @ V[i]
+        for _ in range(2):
+            w = w - V[: i + 1].T @ (V[: i + 1] @ w)
+        beta[i] = np.linalg.norm(w)
+        if beta[i] > 0:
+            V[i + 1] = w / beta[i]
+    return V, alpha, beta
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn",))
+def _flat_hvp(loss_fn, params, x):
+    return _flat_matvec(loss_fn, params)[2](x)
 
 
 def _start_vector(key, params, dtype):
@@ -122,6 +194,7 @@ def lanczos(
     key: jax.Array | None = None,
     which: str = "largest",
     dtype=None,
+    batches=None,
 ) -> Eigen:
     """Top-``k`` (or bottom-``k``) Hessian eigenpairs by Lanczos with full reorthogonalization.
 
@@ -139,9 +212,13 @@ def lanczos(
       key: PRNG key for the start vector (default ``jax.random.key(0)``).
       which: ``"largest"`` (algebraic, default), ``"smallest"`` or ``"magnitude"``.
       dtype: ``"float32"`` (default) or ``"float64"``.
+      batches: for data that do not fit one batch: a list of batches (or a function returning
+        a fresh iterator over them); ``loss_fn`` is then ``loss_fn(params, batch)`` and every
+        Hessian-vector product is the size-weighted average over the batches (PyHessian's
+        data-loader mode), the Lanczos loop running on the host.
 
     Returns:
-      An :class:`Eigen`.
+      An :class:`Eigen` (``residuals`` are the true ``||H v - lambda v||``).
     """
     if which not in ("largest", "smallest", "magnitude"):
         raise ValueError(f"which must be 'largest', 'smallest' or 'magnitude', got {which!r}")
@@ -154,21 +231,31 @@ def lanczos(
     key = jax.random.key(0) if key is None else key
     with precision(dtype) as dt:
         p = cast_tree(params, dt)
-        V, alpha, beta = _lanczos_run(loss_fn, p, _start_vector(key, p, dt), m)
+        v0 = _start_vector(key, p, dt)
+        if batches is None:
+            V, alpha, beta = _lanczos_run(loss_fn, p, v0, m)
+
+            def mv(x):
+                return np.asarray(_flat_hvp(loss_fn, p, jnp.asarray(x, dt)), np.float64)
+        else:
+            _, _, mv = _averaged_matvec(loss_fn, p, batches)
+            V, alpha, beta = _lanczos_host(mv, np.asarray(v0, np.float64), m)
         V = np.asarray(V, np.float64)
-    alpha = np.asarray(alpha, np.float64)
-    beta = np.asarray(beta, np.float64)
-    theta, Y, cut = _tridiag_eig(alpha, beta)
-    if which == "largest":
-        idx = np.argsort(-theta)
-    elif which == "smallest":
-        idx = np.argsort(theta)
-    else:
-        idx = np.argsort(-np.abs(theta))
-    idx = idx[: min(k, cut)]
-    vecs = V[:cut].T @ Y[:, idx]
-    vecs /= np.linalg.norm(vecs, axis=0, keepdims=True)
-    res = np.abs(beta[cut - 1] * Y[cut - 1, idx])
+        alpha = np.asarray(alpha, np.float64)
+        beta = np.asarray(beta, np.float64)
+        theta, Y, cut = _tridiag_eig(alpha, beta)
+        if which == "largest":
+            idx = np.argsort(-theta)
+        elif which == "smallest":
+            idx = np.argsort(theta)
+        else:
+            idx = np.argsort(-np.abs(theta))
+        idx = idx[: min(k, cut)]
+        vecs = V[:cut].T @ Y[:, idx]
+        vecs /= np.linalg.norm(vecs, axis=0, keepdims=True)
+        res = np.array(
+            [np.linalg.norm(mv(vecs[:, j]) - theta[i] * vecs[:, j]) for j, i in enumerate(idx)]
+        )
     np_dt = np.float64 if resolve_dtype(dtype) == "float64" else np.float32
     vectors = [
         jax.tree_util.tree_map(lambda t: np.asarray(t, np_dt), unflat(vecs[:, j], params))
@@ -199,6 +286,12 @@ class TraceEstimate(NamedTuple):
     stderr: float
     samples: np.ndarray
 
+    def __repr__(self) -> str:
+        return (
+            f"TraceEstimate(mean={self.mean:.6g}, stderr={self.stderr:.3g}, "
+            f"num_probes={np.size(self.samples)})"
+        )
+
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "batch_size"))
 def _quad_forms(loss_fn, params, probes, batch_size):
@@ -214,11 +307,14 @@ def hutchinson_trace(
     num_probes: int = 100,
     batch_size: int = 8,
     dtype=None,
+    batches=None,
 ) -> TraceEstimate:
     """Hutchinson's trace estimator ``tr H ~ mean_i z_i^T H z_i`` with Rademacher ``z_i``.
 
     Unbiased; its variance is ``2 sum_{i != j} H_ij^2`` per probe (exact for diagonal
     ``H``). Probes are processed ``batch_size`` at a time (vmapped HVPs) in one compiled map.
+    With ``batches`` (see :func:`lanczos`), ``loss_fn(params, batch)`` and each ``H z`` is the
+    size-weighted average over the batches, probe by probe.
 
     Returns:
       A :class:`TraceEstimate`.
@@ -229,7 +325,13 @@ def hutchinson_trace(
         p = cast_tree(params, dt)
         flat, _ = ravel_pytree(p)
         z = jax.random.rademacher(key, (int(num_probes), flat.size), dtype=dt)
-        q = np.asarray(_quad_forms(loss_fn, p, z, int(min(batch_size, num_probes))), np.float64)
+        if batches is None:
+            q = _quad_forms(loss_fn, p, z, int(min(batch_size, num_probes)))
+            q = np.asarray(q, np.float64)
+        else:
+            _, _, mv = _averaged_matvec(loss_fn, p, batches)
+            zs = np.asarray(z, np.float64)
+            q = np.array([zi @ mv(zi) for zi in zs])
     se = float(q.std(ddof=1) / np.sqrt(q.size)) if q.size > 1 else float("nan")
     return TraceEstimate(mean=float(q.mean()), stderr=se, samples=q)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from optlab import _io
+from optlab.landscape.analysis import SliceAnalysis
 from optlab.landscape.slices import Slice
 
 
@@ -34,8 +35,22 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
     return _io.atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
+def _path_and_object(path, obj, kind: type, name: str):
+    """``(path, obj)`` from either argument order; a clear ``TypeError`` otherwise."""
+    if isinstance(path, kind) and isinstance(obj, (str, Path)):
+        path, obj = obj, path
+    if not isinstance(path, (str, Path)) or not isinstance(obj, kind):
+        raise TypeError(
+            f"save_{name}(path, {name}) takes a file path (str or Path) and a "
+            f"{kind.__name__}, got {type(path).__name__} and {type(obj).__name__}"
+        )
+    return path, obj
+
+
 def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -> Path:
     """Save a :class:`~optlab.landscape.Slice` as ``<stem>.json`` + ``<stem>.npz``.
+
+    ``save_slice(path, slice)``; ``save_slice(slice, path)`` is accepted too.
 
     Args:
       path: the stem (a ``.json``/``.npz`` suffix is stripped).
@@ -46,6 +61,7 @@ def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -
     Returns:
       The stem path.
     """
+    path, s = _path_and_object(path, s, Slice, "slice")
     stem = _stem(path)
     extra = {k: np.asarray(v) for k, v in (arrays or {}).items()}
     for k, v in extra.items():
@@ -77,7 +93,11 @@ def load_slice(path) -> tuple[Slice, dict[str, np.ndarray]]:
 
 
 def save_analysis(path, analysis) -> Path:
-    """Save a :class:`~optlab.landscape.SliceAnalysis`: summary JSON + grids (``basins``)."""
+    """Save a :class:`~optlab.landscape.SliceAnalysis`: summary JSON + grids (``basins``).
+
+    ``save_analysis(path, analysis)``; ``save_analysis(analysis, path)`` is accepted too.
+    """
+    path, analysis = _path_and_object(path, analysis, SliceAnalysis, "analysis")
     stem = _stem(path)
     write_json(stem.with_suffix(".json"), analysis.to_dict())
     arrays = {
