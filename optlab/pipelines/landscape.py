@@ -133,6 +133,11 @@ class LandscapeConfig:
                 raise ValueError("path needs directions='line' (a path between two solutions)")
         _checks.int_at_least("path_steps", self.path_steps, 1)
         object.__setattr__(self, "hyperparams", tuple((str(k), v) for k, v in self.hyperparams))
+        if self.from_study is not None and (self.hyperparams or self.learning_rate is not None):
+            raise ValueError(
+                "hyperparameters and learning_rate set training, and from_study trains "
+                "nothing (it uses the study's tuned params)"
+            )
 
 
 class PlaneSpec(NamedTuple):
