@@ -8,16 +8,19 @@ minimax barriers between them (merge tree), their basins, and the loss along the
 lines between the solutions (with extrapolation). A barrier near zero between two solutions
 means they are connected by a low-loss path in the plane: evidence for the claim that the
 task has a continuum of exact solutions (e.g. rescaling a hidden unit's input weights by
-``s`` and its output weight by ``1/s``). Training, slicing, analysis and saving are the
-steps of ``optlab.pipelines.landscape``.
+``s`` and its output weight by ``1/s``). Beyond the plane, a quadratic Bezier curve is trained
+between each pair of solutions (mode connectivity, Garipov et al. 2018;
+``optlab.landscape.paths``) and its barrier is reported beside the straight line's. Training,
+slicing, analysis and saving are the steps of ``optlab.pipelines.landscape``.
 
 Run:
     python experiments/landscape_adder.py                    # ~1 min on a 2-core CPU
     python experiments/landscape_adder.py --seeds 12 --resolution 101 --out results/la-big
 
 Outputs (``results/landscape_adder/``): ``slice.json/.npz``, ``analysis.json/.npz``,
-``overview``, ``basins``, ``surface``, ``lines`` figures (.pdf/.png), ``summary.json`` (config,
-solutions, minima, barriers, provenance with versions and git commit) and ``summary.md``.
+``overview``, ``basins``, ``surface``, ``lines``, ``paths`` figures (.pdf/.png),
+``summary.json`` (config, solutions, minima, barriers, provenance with versions and git
+commit) and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Config:
     resolution: int = 81
     margin: float = 0.6  # plane range beyond the three solutions, in units of ||p1 - p0||
     line_range: tuple[float, float] = (-0.5, 1.5)
+    path_steps: int = 1000  # Bezier curve training steps per pair of solutions
     out: str = "results/landscape_adder"
 
 
@@ -118,6 +122,18 @@ def main(cfg: Config) -> dict:
             vals[inside].max() - max(vals[np.argmin(abs(t))], vals[np.argmin(abs(t - 1))])
         )
 
+    # low-loss paths: a Bezier curve trained between each pair (mode connectivity)
+    curves_, path_barriers = {}, {}
+    for a, b in itertools.combinations(range(3), 2):
+        key = f"seed {order[a]} -> seed {order[b]}"
+        straight, bez = ls.connect(
+            loss_fn, sols[a], sols[b], method="bezier", steps=cfg.path_steps,
+            key=jax.random.key(100 + 3 * a + b),
+        )  # fmt: skip
+        path_barriers[key] = {"straight": straight.barrier, "bezier": bez.barrier}
+        curves_[f"{key}, straight"] = (straight.ts, straight.losses)
+        curves_[f"{key}, Bezier"] = (bez.ts, bez.losses)
+
     # which found minimum is each solution nearest to
     def nearest(c):
         d = [np.linalg.norm(m.point - c) for m in res.minima]
@@ -125,13 +141,25 @@ def main(cfg: Config) -> dict:
 
     sol_min = [nearest(c) for c in plane.coords]
     title = "adding network: plane through 3 solutions"
-    fig = pl.overview(alphas, betas, s.values, res, log_scale=True, title=title, trajectories=paths)
+    named = {f"seed {order[k]}": tuple(c) for k, c in enumerate(plane.coords.tolist())}
+    xlabel, ylabel = pl.plane_labels({"directions": "three-point", "seeds": order})
+    axes_kw = {"xlabel": xlabel, "ylabel": ylabel, "quantity": "training loss"}
+    fig = pl.overview(
+        alphas, betas, s.values, res, scale="log", title=title, trajectories=paths,
+        points=named, **axes_kw,
+    )  # fmt: skip
     pl.save(fig, out / "overview")
     pl.save(
-        pl.contour(alphas, betas, s.values, analysis=res, basins=res.basins, title="basins"),
+        pl.contour(
+            alphas, betas, s.values, analysis=res, basins=res.basins, title="basins",
+            scale="log", points=named, **axes_kw,
+        ),
         out / "basins",
+    )  # fmt: skip
+    pl.save(
+        pl.surface(alphas, betas, s.values, scale="log", quantity="training loss"),
+        out / "surface",
     )
-    pl.save(pl.surface(alphas, betas, s.values, log_scale=True), out / "surface")
     pl.save(
         pl.curves(
             t,
@@ -139,9 +167,19 @@ def main(cfg: Config) -> dict:
             log_scale=True,
             marks={"start": 0.0, "end": 1.0},
             xlabel="interpolation coefficient",
+            ylabel="training loss",
+            title="straight lines between the solutions",
         ),
         out / "lines",
     )
+    pl.save(
+        pl.interpolation(
+            {k: v[0] for k, v in curves_.items()}, {k: v[1] for k, v in curves_.items()},
+            log_scale=True, loss_label="training loss", marks={"start": 0.0, "end": 1.0},
+            title="straight lines vs trained Bezier curves",
+        ),
+        out / "paths",
+    )  # fmt: skip
 
     summary = {
         "config": dataclasses.asdict(cfg),
@@ -159,6 +197,7 @@ def main(cfg: Config) -> dict:
         "n_grid_minima": res.n_grid_minima,
         "persistence_threshold": res.persistence_threshold,
         "line_barriers": line_barriers,
+        "path_barriers": path_barriers,
     }
     _io.write_json(out / "summary.json", summary)
     lines_md = [
@@ -182,6 +221,10 @@ def main(cfg: Config) -> dict:
         lines_md.append(f"- minima {a}-{b}: {h:.3g}")
     lines_md += ["", "Loss barrier along the straight line between solutions:", ""]
     lines_md += [f"- {k}: {v:.3g}" for k, v in line_barriers.items()]
+    lines_md += ["", "Barrier along a trained Bezier curve (straight segment t in [0, 1]):", ""]
+    lines_md += [
+        f"- {k}: {v['bezier']:.3g} (straight {v['straight']:.3g})" for k, v in path_barriers.items()
+    ]
     _io.atomic_write_text(out / "summary.md", "\n".join(lines_md) + "\n")
     print("\n".join(lines_md))
     print(f"\nwrote {out}/")

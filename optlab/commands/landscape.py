@@ -220,8 +220,8 @@ def _draw_line(result) -> list[str]:
                 accs[f"test, {cfg.path} path"] = pt.metrics["test accuracy"]
         fig = pl.interpolation(
             ts, losses, accs or None, marks=marks, log_scale=log_scale,
-            title=(f"{cfg.problem}: barrier {st.barrier:.3g} (straight) vs "
-                   f"{pa.barrier:.3g} ({cfg.path} path)"),
+            title=(f"{cfg.problem}: training-loss barrier {st.barrier:.3g} (straight line) "
+                   f"vs {pa.barrier:.3g} ({cfg.path} path)"),
         )  # fmt: skip
         pl.save(fig, result.out / "path")
         names.append("path")
