@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from optlab import _checks, _io, problems, train
 from optlab import landscape as ls
@@ -788,7 +789,9 @@ def run_line(
         straight, path = lpaths.connect(
             train_fn, w0, w1, method=cfg.path, key=jax.random.key(cfg.seed),
             steps=cfg.path_steps, metrics=extra, dtype=cfg.dtype,
-            learning_rate=lr if cfg.path == "neb" else None,
+            # Adam for every kind: plain-gradient NEB steps diverge on network losses whose
+            # gradients span decades (the adding network: barrier 61 after 1000 SGD steps)
+            optimizer=optax.adam(lr if cfg.path == "neb" else 1e-2),
         )  # fmt: skip
         test = {k: f for k, f in fns.items() if k.startswith("test")}
         if test:

@@ -498,7 +498,10 @@ def interpolation(
                 twin.plot(t_of(label), np.asarray(vals, np.float64), "--", color=color[label],
                           label=f"{label} ({accuracy_label})")  # fmt: skip
             twin.set_ylabel(f"{accuracy_label} (dashed)")
-            twin.set_ylim(-0.02, 1.02)
+            lo = min(float(np.nanmin(np.asarray(v, np.float64))) for v in accuracies.values())
+            top = max(float(np.nanmax(np.asarray(v, np.float64))) for v in accuracies.values())
+            pad = 0.08 * max(top - lo, 0.01)
+            twin.set_ylim(max(0.0, lo - pad), min(1.0, top) + pad)
             h2, l2 = twin.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         if len(handles) > 1:
