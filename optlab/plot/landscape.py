@@ -824,5 +824,6 @@ def save_standard_figures(
         figures["accuracy"] = panels(
             alphas, betas, {quantity: values, acc_name: accuracy},
             scales={quantity: name}, points=points, title=title, **labels,
+            trajectories=trajectories or None,
         )  # fmt: skip
     return [path for n, fig in figures.items() for path in save(fig, out / n)]
