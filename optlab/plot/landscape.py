@@ -266,9 +266,18 @@ def _colorbar(fig, ax, cs, label: str, log: bool):
     cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
     cb.set_label(label)
     if log:
-        cb.locator = ticker.LogLocator(numticks=6)
-        cb.formatter = ticker.LogFormatterSciNotation()
+        lo, hi = cs.norm.vmin, cs.norm.vmax
+        few_decades = hi / lo < 300  # label 1, 2, 5 x 10^k, not a single power of ten
+        subs = (1.0, 2.0, 5.0) if few_decades else (1.0,)
+        cb.locator = ticker.LogLocator(subs=subs, numticks=12)
+        cb.formatter = (
+            ticker.FuncFormatter(lambda x, _: f"{x:.3g}")
+            if few_decades
+            else ticker.LogFormatterSciNotation()
+        )
         cb.update_ticks()
+        if few_decades:
+            cb.ax.minorticks_off()
     else:
         cb.locator = ticker.MaxNLocator(7)
         cb.update_ticks()
