@@ -791,7 +791,7 @@ def run_line(
             steps=cfg.path_steps, metrics=extra, dtype=cfg.dtype,
             # Adam for every kind: plain-gradient NEB steps diverge on network losses whose
             # gradients span decades (the adding network: barrier 61 after 1000 SGD steps)
-            optimizer=optax.adam(lr if cfg.path == "neb" else 1e-2),
+            optimizer=optax.adam(lr if cfg.path == "neb" and lr else 1e-2),
         )  # fmt: skip
         test = {k: f for k, f in fns.items() if k.startswith("test")}
         if test:
