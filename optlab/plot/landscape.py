@@ -513,7 +513,10 @@ def interpolation(
             twin.set_ylim(max(0.0, lo - pad), min(1.0, top) + pad)
             h2, l2 = twin.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        if len(handles) > 1:
+        if len(handles) > 4:  # many series: the legend goes under the axes, off the curves
+            ax.legend(handles, labels, frameon=False, fontsize=5, ncol=2, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.2))  # fmt: skip
+        elif len(handles) > 1:
             ax.legend(handles, labels, frameon=True, framealpha=0.85, fontsize=5, loc="best")
         if title:
             ax.set_title(title)
