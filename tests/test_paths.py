@@ -51,15 +51,13 @@ def test_neb_top_is_the_saddle_and_optimizer_is_pluggable():
 
 def test_himmelblau_neb_barrier_equals_analyze_slice_saddle():
     h = problems.get("himmelblau")
-    res = ls.analyze_slice(h.fn, h.bounds, 41, dtype="float64")
+    res = ls.analyze_slice(h.fn, h.bounds, 41)
     m0, m2 = np.array([3.0, 2.0]), np.array([3.58442834, -1.84812653])
     saddle = next(
         s for s in res.saddles if {tuple(np.round(res.minima[i].point, 3)) for i in s.minima}
         == {tuple(np.round(m0, 3)), tuple(np.round(m2, 3))}
     )  # fmt: skip
-    _, path = paths.connect(
-        h.fn, m0, m2, method="neb", steps=500, learning_rate=2e-3, n_images=9, dtype="float64"
-    )
+    _, path = paths.connect(h.fn, m0, m2, method="neb", steps=500, learning_rate=2e-3, n_images=9)
     assert path.max_loss == pytest.approx(saddle.value, abs=1e-4)
     assert path.barrier == pytest.approx(saddle.value - max(path.losses[0], path.losses[-1]))
 
