@@ -142,8 +142,8 @@ def test_cli_from_study_three_point_uses_stored_params(tmp_path, capsys):
 
     cfg = study.StudyConfig(
         name="t", problems=("adder",), optimizers=("adam",),
-        search={"adam": {"learning_rate": {"grid": [0.01, 0.03]}}},
-        tuning_seeds=1, seeds=3, steps=30,
+        search={"adam": {"learning_rate": {"grid": [0.003, 0.01, 0.03]}}},  # 3 trials x 1 seed
+        tuning_seeds=1, seeds=3, steps=30,  # the final 3 seeds reuse the tuning program
     )  # fmt: skip
     res = study.run_study(cfg, tmp_path / "s")
     final = res.pair("adder", "adam").final
