@@ -194,7 +194,7 @@ def _wilcoxon_brute(d):
     r = ss.rankdata(np.abs(d))
     t_obs = min(r[d > 0].sum(), r[d < 0].sum())
     sums = [
-        sum(ri for ri, s in zip(r, signs) if s)
+        sum(ri for ri, s in zip(r, signs, strict=True) if s)
         for signs in itertools.product([0, 1], repeat=d.size)
     ]
     return t_obs, min(1.0, 2 * np.mean(np.asarray(sums) <= t_obs + 1e-9))
