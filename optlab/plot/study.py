@@ -313,8 +313,15 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
     grid_path = Path(res.root) / "landscapes" / f"{problem}.npz"
     if not grid_path.exists():
         return []
-    with np.load(grid_path, allow_pickle=False) as z:
-        x, y, f = z["x"], z["y"], z["z"]
+    try:
+        with np.load(grid_path, allow_pickle=False) as z:
+            x, y, f = z["x"], z["y"], z["z"]
+    except Exception as err:  # noqa: BLE001  (BadZipFile, EOFError, KeyError, ValueError...)
+        raise ValueError(
+            f"{grid_path} is damaged ({type(err).__name__}: {err}); it is derived data: "
+            f"rerun the study (`optlab compare` with the same config and --out {res.root}) "
+            "to recompute it"
+        ) from None
     info = res.manifest.get("info", {}).get("problems", {}).get(problem, {})
     with matplotlib.rc_context({**_STYLE, "axes.grid": False}):
         fig, ax = new_figure(figsize=(3.6, 3.0))
@@ -409,11 +416,16 @@ def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
     """
     cmp = res.comparison(baseline)
     out = {"results": _overview_table(res, cmp)}
+    failed = cmp.all_failed if cmp.all_failed is not None else [False] * len(res.optimizers)
     out["ranks"] = _render(
         ["optimizer", "average rank"],
-        [[o, f"{r:.2f}"] for o, r in zip(res.optimizers, cmp.average_ranks, strict=True)],
-        [[False, bool(r == cmp.average_ranks.min())] for r in cmp.average_ranks],
-        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged).",
+        [
+            [o, f"{r:.2f}" + (" (all runs failed)" if f else "")]
+            for o, r, f in zip(res.optimizers, cmp.average_ranks, failed, strict=True)
+        ],
+        [[False, bool(b)] for b in cmp.best_ranked()],
+        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged; an "
+        "optimizer whose runs failed ranks last and is never bold).",
     )
     for p in res.problems:
         out[p] = _problem_table(res, cmp, p)

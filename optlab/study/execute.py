@@ -389,7 +389,7 @@ def _write_contour_grids(store: Store, built: dict, n: int = 161) -> None:
     """
     for name, prob in built.items():
         path = store.root / "landscapes" / f"{name}.npz"
-        if path.exists() or not _is_2d_function(prob) or prob.bounds is None:
+        if not _is_2d_function(prob) or prob.bounds is None or _grid_ok(path, n):
             continue
         from optlab.landscape import evaluate_grid
 
@@ -398,3 +398,16 @@ def _write_contour_grids(store: Store, built: dict, n: int = 161) -> None:
         # evaluate_grid gives out[i, j] = f(xs[i], ys[j]); contour plots index z[y, x]
         z = evaluate_grid(prob.fn, xs, ys).T
         _io.atomic_write(path, lambda f, z=z, xs=xs, ys=ys: np.savez(f, x=xs, y=ys, z=z))
+
+
+def _grid_ok(path, n: int) -> bool:
+    """Whether the contour grid at ``path`` loads and has its n×n shape (else: recompute it).
+
+    The grid is derived data: a truncated or damaged file (a kill mid-copy, a bad disk) is
+    simply written again.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["z"].shape == (n, n) and z["x"].shape == z["y"].shape == (n,)
+    except Exception:  # noqa: BLE001  (missing, truncated: BadZipFile, EOFError, KeyError...)
+        return False

@@ -186,12 +186,25 @@ class Comparison:
       targets: ``{problem: target}`` of steps-to-target.
       average_ranks: per optimizer, its rank by mean test metric averaged over problems
         (1 = best; ties averaged; failures rank last).
+      all_failed: per optimizer, whether every one of its evaluation runs failed on every
+        problem (such an optimizer ranks last and is never marked best).
     """
 
     baseline: str
     pairs: dict[tuple[str, str], PairStats]
     targets: dict[str, float]
     average_ranks: np.ndarray
+    all_failed: np.ndarray | None = None
+
+    def best_ranked(self) -> np.ndarray:
+        """Which optimizers have the best average rank among those that did not all fail."""
+        failed = (
+            np.zeros(len(self.average_ranks), bool) if self.all_failed is None else self.all_failed
+        )
+        if failed.all():
+            return np.zeros(len(self.average_ranks), bool)
+        best = self.average_ranks[~failed].min()
+        return (self.average_ranks == best) & ~failed
 
 
 @dataclass
@@ -274,7 +287,11 @@ class StudyResults:
             )
         ranks /= max(1, len(self.problems))
         targets = {p: self.target(p)[0] for p in self.problems}
-        return Comparison(baseline, pairs, targets, ranks)
+        all_failed = np.array(
+            [all(not math.isfinite(pairs[(p, o)].summary.mean) for p in self.problems)
+             for o in self.optimizers]
+        )  # fmt: skip
+        return Comparison(baseline, pairs, targets, ranks, all_failed)
 
     def _pair_stats(self, problem: str, optimizer: str, base: PairResult | None) -> PairStats:
         pr = self.pair(problem, optimizer)
