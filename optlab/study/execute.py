@@ -29,8 +29,16 @@ import numpy as np
 
 from optlab import _io
 from optlab.store import Store, run_id
-from optlab.study.config import Plan, StudyConfig, plans, problem_info, run_config
-from optlab.study.results import StudyResults, load_study, select_best
+from optlab.study import identity
+from optlab.study.config import (
+    Plan,
+    StudyConfig,
+    check_extension,
+    plans,
+    problem_info,
+    run_config,
+)
+from optlab.study.results import StudyResults, edge_hits, load_study, run_index, select_best
 
 __all__ = ["run_study", "Group"]
 
@@ -81,17 +89,28 @@ def run_study(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    allow: Sequence[str] = (),
 ) -> StudyResults:
     """Run (or resume) a study into the directory ``out``; returns :func:`load_study`.
 
     Validates the whole config before any training. Runs already in the store are skipped,
-    so rerunning after an interruption trains only what is missing.
+    so rerunning after an interruption trains only what is missing. A run is stored under
+    the hash of everything that decides its numbers (:mod:`optlab.study.identity`), so a
+    changed definition (a default, a user's optimizer code) trains new runs instead of reusing
+    old ones. An existing directory may be *extended* (more problems, optimizers, seeds,
+    tuning seeds or budget: matching runs are reused); any other difference raises
+    ``ValueError`` naming the field (:func:`optlab.study.config.check_extension`). How many
+    runs were reused and trained is recorded in ``manifest["info"]["last_session_runs"]``.
 
     Args:
       config: the study.
-      out: the study directory (created; if it exists it must hold the same config).
+      out: the study directory (created; if it exists, ``config`` must equal or extend its
+        config).
       progress: draw a progress bar on stderr (the CLI enables it when stdout is a terminal).
-      log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``).
+      log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``),
+        and with a warning when a selected hyperparameter is at the edge of its range.
+      allow: config fields that may differ from the stored study's besides extensions
+        (``("search",)``: the searched ranges, as ``optlab compare --widen`` changes them).
 
     Returns:
       The :class:`StudyResults`.
@@ -101,7 +120,13 @@ def run_study(
     config.validate()
     built = {p: config.build_problem(p) for p in config.problems}
     infos = {p: problem_info(pb) for p, pb in built.items()}
-    store = Store(out).init(config.to_dict(), info={"problems": infos})
+    store = Store(out).init(
+        config.to_dict(),
+        info={"problems": infos},
+        check=lambda old, new: check_extension(old, new, allow=allow),
+    )
+    index = run_index(store)
+    counts = {"reused": 0, "trained": 0}
     _write_contour_grids(store, built)
     study_plans = plans(config)
     total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in study_plans)
@@ -114,19 +139,26 @@ def run_study(
         for plan in study_plans:
             _run_plan(
                 store, config, plan, prob=built[plan.problem], info=infos[plan.problem],
-                bar=bar, log=log,
+                bar=bar, log=log, index=index, counts=counts,
             )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-    store.update_info({"last_session_seconds": time.perf_counter() - t_start})
+    store.update_info(
+        {"last_session_seconds": time.perf_counter() - t_start, "last_session_runs": counts}
+    )
     results = load_study(out)
     store.write_csv("summary.csv", results.summary_rows())
     return results
 
 
-def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar, log) -> None:
-    """Tune, select and evaluate one (problem, optimizer); ``info`` is its problem_info."""
+def _run_plan(
+    store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar, log, index, counts
+) -> None:
+    """Tune, select and evaluate one (problem, optimizer); ``info`` is its problem_info.
+
+    ``index`` (study key id -> run id) and ``counts`` (reused/trained) are updated in place.
+    """
     swept = _swept_keys(plan.trials)
     common = {
         "name": plan.problem,
@@ -144,8 +176,12 @@ def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar,
         trajectory=False,
         pad_to=0,
     )
-    _execute(store, config, tuning, bar=bar, log=log)
-    best = select_best(store, config, plan, info)  # from the store, as load_study selects
+    _execute(store, config, tuning, bar=bar, log=log, index=index, counts=counts)
+    # from the store, as load_study selects
+    best = select_best(store, config, plan, info, index=index)
+    if log is not None:
+        for hit in edge_hits(plan.trials, best, config.space_of(plan.optimizer)):
+            log(f"warning: {plan.optimizer} on {plan.problem}: {hit.message()}")
     one_program = len(swept) <= 1 or _is_product(plan.trials, swept)
     final = Group(
         **common,
@@ -156,19 +192,25 @@ def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar,
         # the tuning sweep's number of runs: its compiled program is reused
         pad_to=len(plan.trials) * len(plan.tuning_seeds) if one_program else 0,
     )
-    _execute(store, config, final, bar=bar, log=log)
+    _execute(store, config, final, bar=bar, log=log, index=index, counts=counts)
 
 
-def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> None:
+def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log, index, counts) -> None:
     """Train ``group`` unless all its runs are stored; store the missing runs only."""
-    cfgs = [
+    keys = [
         run_config(config, group.name, group.optimizer, hp, s)
         for hp in group.hps
         for s in group.seeds
     ]
-    todo = [i for i, c in enumerate(cfgs) if not store.has_run(run_id(c))]
+    opt_fp = identity.optimizer_fingerprint(group.optimizer)
+    cfgs = [identity.run_identity(k, problem=group.problem, optimizer_fp=opt_fp) for k in keys]
+    rids = [run_id(c) for c in cfgs]
+    todo = [i for i, rid in enumerate(rids) if not store.has_run(rid)]
+    counts["reused"] += len(cfgs) - len(todo)
+    counts["trained"] += len(todo)
     label = f"{group.optimizer} on {group.problem.name} ({group.phase}"
     if not todo:
+        _record_index(store, index, keys, rids)
         _advance(bar, len(cfgs), f"{label}, stored)")
         return
     # Retrain the whole group (one compiled program; results are deterministic), store the
@@ -178,6 +220,7 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> No
         run = trained.runs[i]
         trial = i // len(group.seeds) if group.phase == "tuning" else None
         store.write_run(cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run))
+    _record_index(store, index, keys, rids)
     if log is not None:
         log(
             f"{group.problem.name:>14s} {group.optimizer:<10s} {group.phase:<6s} "
@@ -185,6 +228,16 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> No
             f"run {trained.run_time:6.2f}s  ({trained.engine})"
         )
     _advance(bar, len(cfgs), f"{label})")
+
+
+def _record_index(store: Store, index: dict, keys: list, rids: list[str]) -> None:
+    """Map each run's study key to its run id, in memory and in the manifest."""
+    new = {identity.key_id(k): rid for k, rid in zip(keys, rids, strict=True)}
+    if all(index.get(k) == v for k, v in new.items()):
+        return
+    index.update(new)
+    # merged with what another process may have recorded meanwhile
+    store.update_info({"run_index": {**run_index(store), **index}})
 
 
 # ----------------------------------------------------------------------------- progress
