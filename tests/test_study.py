@@ -418,6 +418,9 @@ def test_incomplete_study_is_reported(tmp_path):
         study.load_study(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a study directory"):
         study.load_study(tmp_path / "nothing")
+    store.Store(tmp_path).write_run({"old": "run"}, {}, {})  # a store without a run index
+    with pytest.raises(ValueError, match="written by an older optlab.*new directory"):
+        study.load_study(tmp_path)
 
 
 # ----------------------------------------------------------------------------- run identity

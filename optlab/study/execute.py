@@ -122,7 +122,7 @@ def run_study(
     infos = {p: problem_info(pb) for p, pb in built.items()}
     store = Store(out).init(
         config.to_dict(),
-        info={"problems": infos},
+        info={"problems": infos, "run_identity": identity.IDENTITY_FORMAT},
         check=lambda old, new: check_extension(old, new, allow=allow),
     )
     index = run_index(store)

@@ -595,6 +595,12 @@ def load_study(root: str | os.PathLike) -> StudyResults:
         missing += n_missing
         if pair is not None:
             pairs[(plan.problem, plan.optimizer)] = pair
+    if missing and "run_identity" not in manifest.get("info", {}) and store.run_ids():
+        raise ValueError(
+            f"study {store.root} was written by an older optlab (its manifest has no run "
+            "index, its runs' ids do not cover their resolved hyperparameters and code): "
+            "rerun the study into a new directory"
+        )
     if missing:
         raise ValueError(
             f"study {store.root} is incomplete: at least {missing} run(s) are not stored yet; "
