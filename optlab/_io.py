@@ -157,19 +157,32 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it to recompute it") from None
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+def remove_stale_temporaries(
+    folder: str | os.PathLike, recursive: bool = False, *, older_than: float = 0.0
+) -> list[Path]:
     """Delete the ``.tmp-*`` files a killed :func:`atomic_write` left in ``folder``.
 
-    Only call this where no other process is writing. Returns the removed paths.
+    Args:
+      folder: where to look (a missing folder is fine).
+      recursive: also look in sub-folders.
+      older_than: only delete files last modified at least this many seconds ago, so the
+        temporary file of a writer still at work in another process is left alone (0: all;
+        only then must no other process be writing).
+
+    Returns:
+      The removed paths.
     """
+    import time
+
     folder = Path(folder)
     if not folder.is_dir():
         return []
     pattern = f"**/{TMP_PREFIX}*" if recursive else f"{TMP_PREFIX}*"
+    now = time.time()
     removed = []
     for p in folder.glob(pattern):
-        if p.is_file():
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
+            if p.is_file() and now - p.stat().st_mtime >= older_than:
                 p.unlink()
                 removed.append(p)
     return removed

@@ -259,29 +259,50 @@ def sign_test(d) -> float:
 
 def _wilcoxon_exact_cdf(n: int) -> np.ndarray:
     """Counts of subsets of {1..n} by sum, as a probability vector over T+ = 0..n(n+1)/2."""
-    total = n * (n + 1) // 2
+    return _signed_rank_null(np.arange(1, n + 1, dtype=np.int64))
+
+
+def _signed_rank_null(scores: np.ndarray) -> np.ndarray:
+    """``P[sum of a random subset of scores = s]`` for s = 0..sum(scores): all 2^n sign patterns.
+
+    ``scores`` are non-negative integers (the ranks, or twice the midranks when there are
+    ties). Dynamic programming over the scores, exact in float64 up to n = 50 (the counts are
+    at most 2^50 < 2^53).
+    """
+    total = int(scores.sum())
     counts = np.zeros(total + 1, dtype=np.float64)
     counts[0] = 1.0
-    for r in range(1, n + 1):
-        counts[r:] = counts[r:] + counts[:-r].copy()
-    return counts / 2.0**n
+    for r in scores.tolist():
+        if r:
+            counts[r:] = counts[r:] + counts[:-r].copy()
+        else:
+            counts = 2.0 * counts  # a score of 0 does not move the sum
+    return counts / 2.0**scores.size
 
 
 def wilcoxon(d, *, method: str = "auto") -> tuple[float, float]:
     """Two-sided Wilcoxon signed-rank test of "differences symmetric about 0".
 
-    Zero differences are dropped (Wilcoxon's convention). The statistic is
-    ``T = min(T+, T-)`` with ``T+`` the sum of the ranks of ``|d|`` over positive ``d``.
+    Zero differences are dropped (Wilcoxon's convention). The ranks of ``|d|`` are midranks
+    (tied values share the average of the ranks they span). The statistic is
+    ``T = min(T+, T-)`` with ``T+`` the sum of the ranks over positive ``d``.
 
-    - ``method="exact"``: the null distribution of ``T+`` (all ``2^n`` sign patterns equally
-      likely) by dynamic programming; ``p = min(1, 2 P[T+ <= T])``. Valid without ties.
+    - ``method="exact"``: the exact null distribution of ``T+`` *conditional on the observed
+      ranks*, ties included: every one of the ``2^n`` sign patterns of the observed midranks is
+      equally likely under the null. Twice the midranks are integers, so the distribution is
+      computed by dynamic programming over them; ``p = min(1, 2 P[T+ <= T])`` (the null is
+      symmetric about ``sum(ranks) / 2``). Without ties this is the classical exact test.
     - ``method="approx"``: normal approximation without continuity correction,
       ``z = (T+ - n(n+1)/4) / sigma`` with
       ``sigma^2 = (n(n+1)(2n+1) - sum_t (t^3 - t)/2) / 24`` (tie correction over groups of
       tied ``|d|`` of size ``t``), ``p = 2 Phi(-|z|)``.
-    - ``method="auto"``: exact when ``n <= 50`` and there are no ties, otherwise approx.
+    - ``method="auto"``: exact when ``n <= 50`` (ties or not), otherwise approx. The normal
+      approximation is anti-conservative at the sample sizes studies use: three equal
+      differences give p = 0.083 with it, 0.25 exactly.
 
-    Matches ``scipy.stats.wilcoxon(d, method=...)`` (tested).
+    Tested against brute-force enumeration of all ``2^n`` sign patterns, against
+    ``scipy.stats.wilcoxon(d, method="exact")`` without ties and against scipy's exact
+    permutation test (``method=PermutationMethod()``) with ties.
 
     Args:
       d: 1-D paired differences.
@@ -290,8 +311,14 @@ def wilcoxon(d, *, method: str = "auto") -> tuple[float, float]:
     Returns:
       ``(statistic, p_value)``; ``(0.0, 1.0)`` when all differences are zero.
 
+    Example:
+      >>> round(wilcoxon([0.5, -0.2, 0.3, 0.3, 0.1, 0.7])[1], 4)  # 6 of 64 sign patterns
+      0.0938
+
     References:
       Wilcoxon (1945), Individual comparisons by ranking methods.
+      Pratt & Gibbons (1981), Concepts of Nonparametric Theory, ch. 5 (conditional test with
+      midranks).
     """
     if method not in ("auto", "exact", "approx"):
         raise ValueError(f"method must be 'auto', 'exact' or 'approx', got {method!r}")
@@ -305,12 +332,12 @@ def wilcoxon(d, *, method: str = "auto") -> tuple[float, float]:
     t_minus = float(r[a < 0].sum())
     stat = min(t_plus, t_minus)
     _, tie_counts = np.unique(np.abs(a), return_counts=True)
-    has_ties = bool((tie_counts > 1).any())
     if method == "auto":
-        method = "exact" if (n <= 50 and not has_ties) else "approx"
+        method = "exact" if n <= 50 else "approx"
     if method == "exact":
-        pmf = _wilcoxon_exact_cdf(n)
-        p = 2.0 * pmf[: int(math.floor(stat)) + 1].sum()
+        twice = np.rint(2.0 * r).astype(np.int64)  # midranks are multiples of 1/2
+        pmf = _signed_rank_null(twice)
+        p = 2.0 * pmf[: int(round(2.0 * stat)) + 1].sum()
         return (stat, float(min(1.0, p)))
     mean = n * (n + 1) / 4.0
     tie = float(((tie_counts.astype(np.float64) ** 3) - tie_counts).sum())

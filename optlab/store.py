@@ -5,12 +5,14 @@ Layout of a study directory::
     DIR/
       manifest.json              study config + provenance (versions, git commit, machine,
                                  device, dates of every session that wrote to it)
-      runs/<run_id>/summary.json the run's config, scalar results, and a sha256 of curves.npz
+      runs/<run_id>/summary.json the run's config, scalar results, a sha256 of every other
+                                 file of the run and a sha256 of the record itself
       runs/<run_id>/curves.npz   the run's arrays (loaded with allow_pickle=False)
       runs/<run_id>/params.npz   final (evaluation) runs only: the final parameters, leaves
                                  named ``leaf_0000``, ``leaf_0001``... in
                                  ``jax.tree_util.tree_flatten`` order (no pickle; rebuilt
                                  with :meth:`Store.load_params` given a ``like`` pytree)
+      runs/<run_id>/<name>       further files given to ``write_run(files=...)`` (e.g. params)
       summary.csv                one row per run (regenerated from runs/ at any time)
       figures/, tables/          written by ``optlab report`` (regenerated from runs/)
 
@@ -24,11 +26,14 @@ in the same directory, fsynced, and ``os.replace``-d. A study killed at any mome
 ``kill -9``) therefore leaves only finished runs plus, at worst, a leftover ``.tmp-*``
 directory, which is ignored and removed by the next session.
 
-**Corruption is loud.** :meth:`Store.load_run` checks that the JSON parses, that the run id
-equals both the directory name and the hash of the stored config, that ``curves.npz`` has the
-recorded sha256 and loads without pickle. Any failure raises :class:`CorruptRecordError`
-naming the file and saying how to recompute it (delete the run directory and rerun the
-study; finished runs are kept).
+**Corruption is loud.** :meth:`Store.load_run` checks that the JSON parses, that the record's
+sha256 (``record_sha256``, over the canonical JSON of every other entry: config, scalar
+results, file checksums) matches, so no stored value can be edited unnoticed; that the run id
+equals both the directory name and the hash of the stored config; that the run directory holds
+exactly the recorded files, each with its recorded sha256; and that ``curves.npz`` loads
+without pickle. Any failure raises :class:`CorruptRecordError` naming the file and saying how
+to recompute it (delete the run directory and rerun the study; finished runs are kept).
+Records of format 1 (whose checksum covered ``curves.npz`` only) are refused the same way.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +64,13 @@ from optlab._io import (
     canonical_json,
     fsync_dir,
     jsonable,
+    remove_stale_temporaries,
     unjson,
 )
 
 __all__ = [
     "CorruptRecordError",
+    "record_checksum",
     "RunRecord",
     "Store",
     "canonical_json",
@@ -73,8 +80,13 @@ __all__ = [
     "atomic_write_text",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Files every run directory holds; others are given to ``Store.write_run(files=...)``.
+_RECORD, _CURVES = "summary.json", "curves.npz"
 _ID_LEN = 20
+#: A ``.tmp-*`` file older than this (seconds) was left by a killed writer: a live writer
+#: renames its temporary file within moments of creating it.
+_STALE_SECONDS = 60.0
 
 
 class CorruptRecordError(ValueError):
@@ -89,6 +101,12 @@ def run_id(config: Mapping[str, Any]) -> str:
       True
     """
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:_ID_LEN]
+
+
+def record_checksum(record: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``record`` without its ``record_sha256`` entry."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 def _git_commit() -> dict[str, Any] | None:
@@ -192,10 +210,25 @@ class Store:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
-    def init(self, config: Mapping[str, Any], *, info: Mapping[str, Any] | None = None) -> Store:
-        """Create the study directory, or reopen it for the same config (resume).
+    def init(
+        self,
+        config: Mapping[str, Any],
+        *,
+        info: Mapping[str, Any] | None = None,
+        check: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+    ) -> Store:
+        """Create the study directory, or reopen it (resume, or extend with ``check``).
 
-        A new session's provenance is appended to ``manifest["sessions"]``.
+        A new session's provenance is appended to ``manifest["sessions"]``. Temporary files a
+        killed writer left (``runs/.tmp-*`` and ``.tmp-*`` files in the study directory and
+        its ``tables``, ``figures`` and ``landscapes`` folders) are removed.
+
+        Args:
+          config: the study config (JSON-able).
+          info: merged into ``manifest["info"]``.
+          check: ``check(stored_config, config)`` raises ``ValueError`` (naming the field) when
+            ``config`` may not replace the stored one; when it returns, the manifest records
+            ``config``. Without it, the configs must be equal.
 
         Raises:
           ValueError: the directory holds a study with a different config.
@@ -206,15 +239,21 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(exist_ok=True)
         self._remove_stale_tmp()
+        for folder in (self.root, *(self.root / d for d in ("tables", "figures", "landscapes"))):
+            remove_stale_temporaries(folder, older_than=_STALE_SECONDS)
         session = provenance()
         if self.exists():
             manifest = self.manifest()
-            if canonical_json(manifest.get("config")) != canonical_json(config):
-                raise ValueError(
-                    f"{self.root} already holds a study with a different config "
-                    f"(see {self.manifest_path}); choose another output directory or delete "
-                    "this one to start over"
-                )
+            stored = manifest.get("config")
+            if canonical_json(stored) != canonical_json(config):
+                if check is None:
+                    raise ValueError(
+                        f"{self.root} already holds a study with a different config "
+                        f"(see {self.manifest_path}); choose another output directory or "
+                        "delete this one to start over"
+                    )
+                check(stored, config)
+                manifest["config"] = config
             manifest.setdefault("sessions", []).append(session)
         else:
             manifest = {
@@ -273,20 +312,40 @@ class Store:
         config: Mapping[str, Any],
         summary: Mapping[str, Any],
         curves: Mapping[str, np.ndarray],
-        params: Any = None,
+        *,
+        files: Mapping[str, bytes] | None = None,
     ) -> str:
         """Store one finished run atomically; a run already stored is left as it is.
+
+        Every file of the run directory is checksummed in ``summary.json``, and the record
+        itself too (see the module docstring): :meth:`load_run` notices any change.
 
         Args:
           config: the run's full config (JSON-able); its hash is the run id.
           summary: scalar results (JSON-able; inf/nan allowed).
-          curves: named numeric arrays (no object arrays).
-          params: optional params pytree (or list of its leaves) stored as ``params.npz``,
-            leaves named ``leaf_0000``... in ``jax.tree_util.tree_flatten`` order.
+          curves: named numeric arrays (no object arrays), stored as ``curves.npz``.
+          files: further files of the run, ``{file name: content}`` (e.g. ``params.npz``);
+            plain names, not ``summary.json``/``curves.npz``, not starting with ``.``.
 
         Returns:
           The run id.
         """
+        extra = dict(files or {})
+        for name, data in extra.items():
+            if (
+                not isinstance(name, str)
+                or not name
+                or name in (_RECORD, _CURVES)
+                or name.startswith(".")
+                or "/" in name
+                or os.sep in name
+            ):
+                raise ValueError(
+                    f"files: bad run file name {name!r}; give a plain file name other than "
+                    f"{_RECORD!r} and {_CURVES!r} that does not start with '.'"
+                )
+            if not isinstance(data, (bytes, bytearray)):
+                raise TypeError(f"files[{name!r}] must be bytes, got {type(data).__name__}")
         rid = run_id(config)
         final = self.run_dir(rid)
         if final.is_dir() or not _is_writer():
@@ -299,29 +358,21 @@ class Store:
                 raise TypeError(f"curve {k!r} is an object array; store numeric arrays only")
             arrays[k] = a
         np.savez(buf, **arrays)
-        npz = buf.getvalue()
-        files = [("curves.npz", npz)]
-        extra = {}
-        if params is not None:
-            pnpz = _params_npz(params)
-            files.append(("params.npz", pnpz))
-            extra["params_sha256"] = hashlib.sha256(pnpz).hexdigest()
+        contents = {_CURVES: buf.getvalue(), **{k: bytes(v) for k, v in extra.items()}}
         record = {
             "format": FORMAT_VERSION,
             "run_id": rid,
             "config": jsonable(config),
             "summary": jsonable(summary),
-            "curves_sha256": hashlib.sha256(npz).hexdigest(),
             "curve_keys": sorted(arrays),
-            **extra,
+            "files_sha256": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(contents.items())},
         }
+        record["record_sha256"] = record_checksum(record)
+        contents[_RECORD] = (json.dumps(record, indent=1) + "\n").encode()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".tmp-{rid}-{os.getpid()}-"))
         try:
-            for name, data in (
-                *files,
-                ("summary.json", (json.dumps(record, indent=1) + "\n").encode()),
-            ):
+            for name, data in contents.items():
                 with open(tmp / name, "wb") as f:
                     f.write(data)
                     f.flush()
@@ -346,10 +397,10 @@ class Store:
             "only the missing ones are trained)"
         )
 
-    def load_run(self, rid: str) -> RunRecord:
-        """Load and verify run ``rid``; :class:`CorruptRecordError` if anything is off."""
+    def _verified(self, rid: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """``(record, {file name: content})`` of run ``rid``, every checksum verified."""
         d = self.run_dir(rid)
-        sj, cz = d / "summary.json", d / "curves.npz"
+        sj = d / _RECORD
         if not d.is_dir():
             raise FileNotFoundError(f"no run {rid} in {self.runs_dir}")
         try:
@@ -360,22 +411,68 @@ class Store:
             raise self._corrupt(sj, f"not valid JSON ({err})") from None
         if not isinstance(record, dict) or not {"run_id", "config", "summary"} <= set(record):
             raise self._corrupt(sj, "missing run_id/config/summary entries")
+        if record.get("format") != FORMAT_VERSION or "record_sha256" not in record:
+            raise self._corrupt(
+                sj,
+                f"record format {record.get('format')!r} (this optlab writes format "
+                f"{FORMAT_VERSION}, whose checksum covers every stored value)",
+            )
+        try:
+            ok = record_checksum(record) == record["record_sha256"]
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise self._corrupt(sj, "checksum mismatch: a stored value was modified")
         if record["run_id"] != rid:
             raise self._corrupt(sj, f"run_id {record['run_id']!r} != directory name {rid!r}")
         if run_id(unjson(record["config"])) != rid:
             raise self._corrupt(sj, "the stored config does not hash to the run id (edited?)")
+        want = record.get("files_sha256")
+        if not isinstance(want, dict) or _CURVES not in want:
+            raise self._corrupt(sj, "no files_sha256 entry for curves.npz")
+        present = {p.name for p in d.iterdir()} - {_RECORD}
+        unlisted = sorted(present - set(want))
+        if unlisted:
+            raise self._corrupt(
+                d / unlisted[0], "file not covered by the record's checksums (added later?)"
+            )
+        contents = {}
+        for name, digest in sorted(want.items()):
+            path = d / name
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                raise self._corrupt(path, "file missing") from None
+            except OSError as err:
+                raise self._corrupt(path, f"unreadable ({err})") from None
+            if hashlib.sha256(raw).hexdigest() != digest:
+                raise self._corrupt(path, "checksum mismatch (truncated or modified)")
+            contents[name] = raw
+        return record, contents
+
+    def load_run(self, rid: str) -> RunRecord:
+        """Load and verify run ``rid``; :class:`CorruptRecordError` if anything is off."""
+        record, contents = self._verified(rid)
+        cz = self.run_dir(rid) / _CURVES
         try:
-            raw = cz.read_bytes()
-        except FileNotFoundError:
-            raise self._corrupt(cz, "file missing") from None
-        if hashlib.sha256(raw).hexdigest() != record.get("curves_sha256"):
-            raise self._corrupt(cz, "checksum mismatch (truncated or modified)")
-        try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            with np.load(io.BytesIO(contents[_CURVES]), allow_pickle=False) as z:
                 curves = {k: z[k] for k in z.files}
         except Exception as err:  # noqa: BLE001
             raise self._corrupt(cz, f"cannot be loaded ({err})") from None
         return RunRecord(rid, unjson(record["config"]), unjson(record["summary"]), curves)
+
+    def run_file(self, rid: str, name: str) -> bytes:
+        """The content of file ``name`` of run ``rid`` (given to ``write_run(files=...)``).
+
+        The whole record is verified first (:class:`CorruptRecordError` on any mismatch).
+
+        Raises:
+          KeyError: the run has no file ``name`` (names the files it has).
+        """
+        _, contents = self._verified(rid)
+        if name not in contents:
+            raise KeyError(f"run {rid} has no file {name!r}; it has {sorted(contents)}")
+        return contents[name]
 
     def has_params(self, rid: str) -> bool:
         """Whether run ``rid`` stored its final params (final runs of a study do)."""
@@ -404,11 +501,7 @@ class Store:
                 f"run {rid} stored no params ({path} missing); only the final (evaluation) "
                 "runs of a study store them"
             )
-        self.load_run(rid)  # verifies the record first
-        raw = path.read_bytes()
-        sha = json.loads((self.run_dir(rid) / "summary.json").read_text("utf-8"))
-        if hashlib.sha256(raw).hexdigest() != sha.get("params_sha256"):
-            raise self._corrupt(path, "checksum mismatch (truncated or modified)")
+        raw = self.run_file(rid, "params.npz")  # the whole record verified first
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             stored = {k: z[k] for k in z.files}
         leaves, treedef = jax.tree_util.tree_flatten(like)
@@ -468,7 +561,7 @@ class Store:
         return path
 
 
-def _params_npz(params: Any) -> bytes:
+def params_npz(params: Any) -> bytes:
     """``params`` (a pytree, or the list of its leaves) as npz bytes, leaves ``leaf_0000``..."""
     if isinstance(params, (list, tuple)) and all(isinstance(x, np.ndarray) for x in params):
         leaves = list(params)

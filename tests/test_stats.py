@@ -181,3 +181,116 @@ def test_steps_to_target():
     np.testing.assert_array_equal(out, [30, np.inf, 10, np.inf])
     acc = stats.steps_to_target([0.1, 0.5, 0.95], [1, 2, 3], 0.9, higher_is_better=True)
     assert acc == 3.0
+
+
+# --------------------------------------------------------------------------- exactness at
+# the sample sizes studies use (n = 2..5 seeds), with ties, against brute force and scipy
+
+
+def _wilcoxon_brute(d):
+    """Two-sided exact p of the signed-rank test conditional on the midranks: all 2^n signs."""
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    r = ss.rankdata(np.abs(d))
+    t_obs = min(r[d > 0].sum(), r[d < 0].sum())
+    sums = [
+        sum(ri for ri, s in zip(r, signs, strict=True) if s)
+        for signs in itertools.product([0, 1], repeat=d.size)
+    ]
+    return t_obs, min(1.0, 2 * np.mean(np.asarray(sums) <= t_obs + 1e-9))
+
+
+WILCOXON_TIES = [
+    [0.3, 0.3, 0.3],  # three equal differences: exact p = 2/8
+    [0.5, -0.2, 0.3, 0.3, 0.1, 0.7],  # the issue's example: 6/64 = 0.094
+    [1.0, -1.0],
+    [2.0, 2.0, -1.0, 0.0, 2.0],
+    [0.1, 0.1, -0.1, 0.1],
+    [1.0, 1.0, 2.0, 2.0, -3.0],
+    [-0.5, -0.5, -0.5, -0.5, -0.5],
+]
+
+
+@pytest.mark.parametrize("d", WILCOXON_TIES)
+def test_wilcoxon_exact_with_ties_vs_enumeration_and_scipy_permutation(d):
+    stat, p = stats.wilcoxon(d)  # auto: exact for n <= 50, ties included
+    t_ref, p_ref = _wilcoxon_brute(d)
+    assert stat == pytest.approx(t_ref) and p == pytest.approx(p_ref, rel=1e-12)
+    nz = np.asarray(d, float)
+    nz = nz[nz != 0]
+    ref = ss.wilcoxon(nz, method=ss.PermutationMethod())  # exact: enumerates 2^n <= 9999
+    assert p == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_wilcoxon_issue_values():
+    assert stats.wilcoxon([0.3, 0.3, 0.3])[1] == pytest.approx(0.25)
+    assert stats.wilcoxon([0.5, -0.2, 0.3, 0.3, 0.1, 0.7])[1] == pytest.approx(6 / 64)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_wilcoxon_every_sign_pattern_and_tie_structure_small_n(n):
+    """Every sign pattern over magnitudes with and without ties, against the enumeration."""
+    for mags in ([1.0 + i for i in range(n)], [1.0] * n, [1.0] * (n - 1) + [2.0]):
+        for signs in itertools.product([-1, 1], repeat=n):
+            d = np.asarray(signs) * np.asarray(mags)
+            assert stats.wilcoxon(d)[1] == pytest.approx(_wilcoxon_brute(d)[1], rel=1e-12)
+
+
+def test_wilcoxon_exact_large_n_with_ties_vs_monte_carlo_free_scipy():
+    rng = np.random.default_rng(4)
+    d = np.round(rng.normal(0.2, 1.0, size=12), 1)  # ties; 2^12 = 4096 patterns
+    ref = ss.wilcoxon(d[d != 0], method=ss.PermutationMethod(n_resamples=5000))
+    assert stats.wilcoxon(d)[1] == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_sign_test_small_n_with_ties_vs_binomtest(n):
+    for signs in itertools.product([-1, 0, 1], repeat=n):
+        d = np.asarray(signs, float)
+        k, m = int((d > 0).sum()), int((d != 0).sum())
+        ref = ss.binomtest(k, m, 0.5).pvalue if m else 1.0
+        assert stats.sign_test(d) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "x", [[1.0, 3.0], [2.0, 2.0, 5.0], [0.1, 0.4, 0.4, 0.9], [1.0, 1, 2, 7, 7]]
+)
+def test_bootstrap_ci_small_n_vs_exact_bootstrap_distribution(x):
+    """At n <= 5 the bootstrap distribution is enumerable (n^n equally likely resamples)."""
+    x = np.asarray(x)
+    means = np.sort(
+        [np.mean(x[list(idx)]) for idx in itertools.product(range(x.size), repeat=x.size)]
+    )
+    lo, hi = stats.bootstrap_ci(x, n_boot=20_000, seed=1)
+
+    def within(v, p, tol=0.007):  # v is a p-quantile of the exact distribution, +-tol
+        return np.mean(means < v - 1e-12) <= p + tol and np.mean(means <= v + 1e-12) >= p - tol
+
+    # Monte Carlo with 20000 resamples: each percentile is within 0.7% in probability
+    assert within(lo, 0.025) and within(hi, 0.975)
+    s = stats.summarize(x)
+    assert s.std == pytest.approx(np.std(x, ddof=1)) and s.median == pytest.approx(np.median(x))
+    assert (s.q25, s.q75) == pytest.approx(tuple(np.quantile(x, [0.25, 0.75])))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_ranks_small_n_with_ties_and_failures_vs_scipy(n):
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 2, size=(3, n)).astype(float)  # many ties
+    scores[0, -1] = np.nan  # a failure ranks last on its problem, below every tie
+    key = np.where(np.isfinite(scores), scores, np.inf)
+    expect = np.mean([ss.rankdata(row) for row in key], axis=0)
+    np.testing.assert_allclose(stats.average_ranks(scores), expect)
+    assert stats.average_ranks(scores[:1])[-1] == n  # strictly last on that problem
+
+
+def test_performance_profile_small_with_ties_vs_direct_count():
+    costs = np.array([[2.0, 2.0, 4.0], [1.0, np.inf, 3.0], [5.0, 5.0, 5.0], [np.inf, np.inf, 1.0]])
+    taus = np.array([1.0, 1.5, 2.0, 3.0, 10.0])
+    rho = stats.performance_profile(costs, taus)
+    for s in range(3):
+        for j, t in enumerate(taus):
+            count = sum(
+                np.isfinite(costs[p, s]) and costs[p, s] / np.min(costs[p]) <= t for p in range(4)
+            )
+            assert rho[s, j] == count / 4

@@ -137,3 +137,108 @@ def test_only_the_lead_process_writes(tmp_path, monkeypatch):
     s = store.Store(tmp_path / "study").init({"name": "x"})
     assert s.write_run({"lr": 0.1}, {"final": 1.0}, {"loss": np.ones(3)}) == rid
     assert s.load_run(rid).summary["final"] == 1.0
+
+
+def _stored(tmp_path):
+    s = store.Store(tmp_path / "study").init({})
+    rid = s.write_run(
+        {"seed": 1},
+        {"test_loss": 0.0647, "diverged": False},
+        {"loss": np.arange(5.0)},
+        files={"params.npz": b"PARAMS"},
+    )
+    return s, rid
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: r["summary"].__setitem__("test_loss", 1e-9),  # the edit
+        lambda r: r["summary"].__setitem__("diverged", True),
+        lambda r: r.__setitem__("curve_keys", []),
+        lambda r: r["files_sha256"].pop("params.npz"),
+    ],
+)
+def test_every_stored_value_is_covered_by_the_checksum(tmp_path, edit):
+    s, rid = _stored(tmp_path)
+    sj = s.run_dir(rid) / "summary.json"
+    rec = json.loads(sj.read_text())
+    edit(rec)
+    sj.write_text(json.dumps(rec, indent=1))
+    with pytest.raises(store.CorruptRecordError, match="summary.json|params.npz") as err:
+        s.load_run(rid)
+    assert str(s.run_dir(rid)) in str(err.value)
+
+
+def test_every_file_of_a_run_is_checksummed(tmp_path):
+    s, rid = _stored(tmp_path)
+    d = s.run_dir(rid)
+    assert s.run_file(rid, "params.npz") == b"PARAMS"
+    assert s.load_run(rid).summary["test_loss"] == 0.0647
+    (d / "params.npz").write_bytes(b"PARAMs")
+    with pytest.raises(store.CorruptRecordError, match=r"params\.npz.*checksum mismatch"):
+        s.load_run(rid)
+    (d / "params.npz").write_bytes(b"PARAMS")
+    (d / "extra.txt").write_text("added later")  # a file no checksum covers
+    with pytest.raises(store.CorruptRecordError, match=r"extra\.txt.*not covered"):
+        s.load_run(rid)
+    (d / "extra.txt").unlink()
+    (d / "params.npz").unlink()
+    with pytest.raises(store.CorruptRecordError, match=r"params\.npz: file missing"):
+        s.load_run(rid)
+    with pytest.raises(ValueError, match="bad run file name"):
+        s.write_run({"seed": 2}, {}, {}, files={"curves.npz": b""})
+
+
+def test_format_1_records_are_refused(tmp_path):
+    s, rid = _stored(tmp_path)
+    sj = s.run_dir(rid) / "summary.json"
+    rec = json.loads(sj.read_text())
+    rec["format"] = 1
+    del rec["record_sha256"]
+    sj.write_text(json.dumps(rec))
+    with pytest.raises(store.CorruptRecordError, match="record format 1"):
+        s.load_run(rid)
+
+
+def test_stale_temporary_files_are_removed_on_resume(tmp_path):
+    s = store.Store(tmp_path).init({})
+    old = time.time() - 3600
+    stale = [
+        tmp_path / ".tmp-manifest.json-abc",
+        tmp_path / ".tmp-summary.csv-def",
+        tmp_path / "tables" / ".tmp-results.md-1",
+        tmp_path / "figures" / ".tmp-curves.png-2",
+    ]
+    fresh = tmp_path / "tables" / ".tmp-ranks.md-3"  # a live writer's: left alone
+    for p in [*stale, fresh]:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"partial")
+    for p in stale:
+        os.utime(p, (old, old))
+    store.Store(tmp_path).init({})
+    assert not any(p.exists() for p in stale) and fresh.exists()
+    assert s.manifest()["config"] == {}
+
+
+def test_landscape_files_that_are_damaged_are_named(tmp_path):
+    from optlab import landscape
+
+    stem = tmp_path / "slice"
+    s = landscape.Slice(
+        alphas=np.linspace(-1, 1, 3), betas=np.linspace(-1, 1, 4), values=np.ones((3, 4))
+    )
+    landscape.save_slice(stem, s)
+    loaded, _ = landscape.load_slice(stem)
+    np.testing.assert_array_equal(loaded.values, s.values)
+    raw = (tmp_path / "slice.npz").read_bytes()
+    (tmp_path / "slice.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"slice\.npz is damaged"):
+        landscape.load_slice(stem)
+    (tmp_path / "slice.json").write_text('{"format": ')
+    with pytest.raises(ValueError, match=r"slice\.json is damaged"):
+        landscape.load_slice(stem)
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "a.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=r"a\.npz is damaged"):
+        landscape.load_analysis(tmp_path / "a")

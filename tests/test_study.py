@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from optlab import problems, store, study, train
+from optlab import optimizers, problems, store, study, train
 from optlab.plot import study as plot_study
 
 STEPS = 40
@@ -418,6 +418,272 @@ def test_incomplete_study_is_reported(tmp_path):
         study.load_study(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a study directory"):
         study.load_study(tmp_path / "nothing")
+    store.Store(tmp_path).write_run({"old": "run"}, {}, {})  # a store without a run index
+    with pytest.raises(ValueError, match="written by an older optlab.*new directory"):
+        study.load_study(tmp_path)
+
+
+# ----------------------------------------------------------------------------- run identity
+
+
+_HB_SOURCE = textwrap.dedent(
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from optlab import optimizers
+
+
+    def make(default_beta):
+        # a user's optimizer: v <- beta v - lr g; x <- x + v (what `simulate` computes)
+        def hb(learning_rate=0.05, beta: float = default_beta):
+            def init(params):
+                return (jax.tree.map(jnp.zeros_like, params),)
+
+            def update(grads, state, params=None):
+                v = jax.tree.map(lambda v, g: beta * v - learning_rate * g, state[0], grads)
+                return v, (v,)
+
+            return optax.GradientTransformation(init, update)
+
+        return hb
+    """
+)
+
+_HB_RUN = _HB_SOURCE + textwrap.dedent(
+    """
+    import json, sys
+    from optlab import study
+
+    optimizers.register("hb-user")(make(float(sys.argv[2])))
+    cfg = study.StudyConfig.from_dict(json.loads(sys.argv[3]))
+    res = study.run_study(cfg, sys.argv[1])
+    print(json.dumps(res.manifest["info"]["last_session_runs"]))
+    """
+)
+
+
+def test_changed_default_of_a_user_optimizer_trains_new_runs(tmp_path):
+    """The issue's `hb` scenario: beta's default 0.9 -> 0.0 must not reuse the stored runs.
+
+    The second session is a fresh process (the user edits the default and reruns the script);
+    the report side (load_study) runs here, without the user's optimizer registered.
+    """
+    import json
+
+    root = tmp_path / "hb"
+    cfg = tiny_config(
+        optimizers=("gd", "hb-user"),
+        search={"gd": {"learning_rate": {"grid": [0.1]}},
+                "hb-user": {"learning_rate": {"grid": [0.02]}}},
+        tuning_seeds=1, seeds=2,
+    )  # fmt: skip
+    script = tmp_path / "hb.py"
+    script.write_text(_HB_RUN)
+
+    def session(beta):
+        args = [sys.executable, str(script), str(root), str(beta), json.dumps(cfg.to_dict())]
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    namespace = {}
+    exec(_HB_SOURCE, namespace)  # the first session in this process
+    _register_user_optimizer("hb-user", namespace["make"](0.9))
+    try:
+        first = study.run_study(cfg, root)
+    finally:
+        from optlab.optimizers import _registry
+
+        _registry._REGISTRY.pop("hb-user", None)
+    assert first.manifest["info"]["last_session_runs"] == {"reused": 0, "trained": 6}
+    res = study.load_study(root)  # the report needs no registered optimizer
+    want = [simulate("heavy-ball", 0.02, s, 0.9)[-1] for s in (1000, 1001)]
+    np.testing.assert_allclose(res.pair("quadratic", "hb-user").final_values(), want, 2e-3)
+    rec = res.pair("quadratic", "hb-user").final[0]
+    assert rec.config["hyperparams_resolved"] == {"beta": 0.9, "learning_rate": 0.02}
+    assert rec.config["optimizer_code"].startswith("hlo:")
+    assert res.pair("quadratic", "gd").final[0].config["optimizer_code"] is None
+
+    assert session(0.0) == {"reused": 3, "trained": 3}  # gd reused; every hb-user run new
+    res2 = study.load_study(root)
+    want0 = [simulate("heavy-ball", 0.02, s, 0.0)[-1] for s in (1000, 1001)]
+    got = res2.pair("quadratic", "hb-user").final_values()
+    np.testing.assert_allclose(got, want0, rtol=2e-3)
+    assert not np.allclose(got, want, rtol=1e-2)  # the table changes
+    rec2 = res2.pair("quadratic", "hb-user").final[0]
+    assert rec2.config["hyperparams_resolved"]["beta"] == 0.0
+    assert rec2.run_id != rec.run_id and store.Store(root).has_run(rec.run_id)
+
+
+def _register_user_optimizer(name, factory):
+    from optlab.optimizers import _registry
+
+    _registry._REGISTRY.pop(name, None)  # as if redefined in a new session
+    optimizers.register(name)(factory)
+
+
+def test_code_fingerprints_see_closure_constants():
+    import jax.numpy as jnp
+    import optax
+
+    from optlab.optimizers import _registry
+    from optlab.study import identity
+
+    def make(scale):
+        def scaled_sgd(learning_rate=0.1):
+            return optax.chain(optax.scale(scale), optax.sgd(learning_rate))
+
+        return scaled_sgd
+
+    try:
+        fps = []
+        for scale in (0.5, 0.5, 0.25):
+            _register_user_optimizer("fp-user", make(scale))
+            fps.append(identity.optimizer_fingerprint("fp-user"))
+        assert fps[0] == fps[1] != fps[2]  # deterministic, and sees the closure constant
+    finally:
+        _registry._REGISTRY.pop("fp-user", None)
+    assert identity.optimizer_fingerprint("adam") is None  # built-in: optlab's version pins it
+    assert identity.is_builtin(optimizers.entry("heavy-ball").factory)
+
+    def bowl(c):
+        return problems.analytic_problem(
+            "bowl", lambda p: c * jnp.sum(p**2), known_minima=[], bounds=None, start=(1.0, 1.0)
+        )
+
+    a, b, c = bowl(1.0), bowl(1.0), bowl(2.0)
+    assert identity.problem_fingerprint(a) == identity.problem_fingerprint(b)
+    assert identity.problem_fingerprint(a) != identity.problem_fingerprint(c)
+    assert identity.problem_fingerprint(problems.get("quadratic")) is None
+    key = study.config.run_config(tiny_config(), "quadratic", "gd", {"learning_rate": 0.1}, 0)
+    ids = {store.run_id(identity.run_identity(key, problem=p)) for p in (a, b, c)}
+    assert len(ids) == 2
+    full = identity.run_identity(key, problem=problems.get("quadratic"))
+    assert full["problem_options_resolved"]["condition"] == COND
+    assert full["hyperparams_resolved"] == {"learning_rate": 0.1}
+    assert full["optlab_version"]
+
+
+def test_extending_a_study_reuses_every_matching_run(tiny_study, tmp_path):
+    import os
+    import shutil
+
+    root, _ = tiny_study
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    before = {rid: os.stat(copy / "runs" / rid / "summary.json").st_mtime_ns
+              for rid in store.Store(copy).run_ids()}  # fmt: skip
+    grid = copy / "landscapes" / "quadratic.npz"
+    grid.write_bytes(grid.read_bytes()[:100])  # truncated derived data: recomputed
+    with pytest.raises(ValueError, match=r"quadratic\.npz is damaged.*rerun the study"):
+        plot_study.plot_trajectories(study.load_study(copy), "quadratic", tmp_path / "figs")
+    bigger = tiny_config(
+        optimizers=("gd", "heavy-ball", "momentum"),
+        search={**tiny_config().search, "momentum": {"learning_rate": {"grid": [0.05]}}},
+        seeds=4,
+    )
+    res = study.run_study(bigger, copy)
+    # 4 gd trials x 2 tuning seeds + 3 finals, 2 heavy-ball trials x 2 + 3: all reused
+    assert res.manifest["info"]["last_session_runs"] == {"reused": 18, "trained": 8}
+    for rid, mtime in before.items():  # never rewritten
+        assert os.stat(copy / "runs" / rid / "summary.json").st_mtime_ns == mtime
+    assert [r.config["seed"] for r in res.pair("quadratic", "gd").final] == [1000, 1001, 1002, 1003]
+    with np.load(grid) as z:
+        assert z["z"].shape == (161, 161)
+    n_runs = len(store.Store(copy).run_ids())
+    # a true conflict names the field, before anything is trained
+    with pytest.raises(ValueError, match=r"steps \(problem 'quadratic'\): stored 40, given 41"):
+        study.run_study(bigger.replace(steps=41), copy)
+    with pytest.raises(ValueError, match=r"optimizers: stored \['gd', 'heavy-ball', 'momentum'\]"):
+        study.run_study(tiny_config(), copy)
+    with pytest.raises(ValueError, match=r"search\.gd: stored"):
+        study.run_study(
+            bigger.replace(search={**bigger.search, "gd": {"learning_rate": 0.1}}), copy
+        )
+    assert len(store.Store(copy).run_ids()) == n_runs
+
+
+def test_tampered_summary_is_refused_by_the_report(tiny_study, tmp_path):
+    """The issue's edit: a final run's test metric set to 1e-9 must not change the table."""
+    import json
+    import shutil
+
+    root, res = tiny_study
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    rid = res.pair("quadratic", "gd").final[0].run_id
+    sj = copy / "runs" / rid / "summary.json"
+    rec = json.loads(sj.read_text())
+    rec["summary"]["train_loss"] = 1e-9
+    sj.write_text(json.dumps(rec, indent=1))
+    with pytest.raises(store.CorruptRecordError, match=rf"{rid}.*summary.json.*checksum"):
+        study.load_study(copy)
+
+
+def test_failed_optimizers_rank_last_and_are_never_bold(tmp_path):
+    cfg = tiny_config(
+        search={"gd": {"learning_rate": {"grid": [1.0]}},  # |1 - 1.0*10|^40: overflows
+                "heavy-ball": {"learning_rate": {"grid": [1.0]}, "beta": HB_BETA}},
+        tuning_seeds=1, seeds=2,
+    )  # fmt: skip
+    res = study.run_study(cfg, tmp_path / "fail")
+    assert all(res.pair("quadratic", o).final_failed().all() for o in ("gd", "heavy-ball"))
+    md = plot_study.tables(res)["ranks"][0]
+    assert "**" not in md and md.count("(all runs failed)") == 2
+    assert res.comparison().all_failed.tolist() == [True, True]
+
+
+def test_selected_value_at_the_edge_is_flagged_and_widened(tmp_path, capsys):
+    from optlab import cli
+
+    toml = tmp_path / "edge.toml"
+    toml.write_text(
+        textwrap.dedent(
+            f"""
+            name = "edge"
+            problems = ["quadratic"]
+            optimizers = ["gd"]
+            seeds = 2
+            steps = {STEPS}
+            [search.gd]
+            learning_rate = {{grid = [0.02, 0.05, 0.1]}}
+            [problem_options.quadratic]
+            condition = {COND}
+            init_noise = 0.1
+            """
+        )
+    )
+    out = tmp_path / "edge"
+    args = ["compare", "--config", str(toml), "--out", str(out), "--no-report"]
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    # lr 0.1 is best (the stiff axis converges in one step, the flat one fastest): the top edge
+    assert "warning: gd on quadratic: selected learning_rate=0.1 is the largest value" in text
+    assert "reused 0 stored run(s), trained 5 new run(s)" in text
+    res = study.load_study(out)
+    (hit,) = res.edge_hits("quadratic", "gd")
+    assert (hit.hyperparameter, hit.value, hit.side) == ("learning_rate", 0.1, "high")
+    tabs = plot_study.tables(res)
+    assert "## Warnings" in tabs["warnings"][0]
+    assert "learning_rate = {grid = [0.02, 0.05, 0.1, 0.2]}" in tabs["warnings"][0]
+    assert "learning_rate=0.1 † (high edge)" in tabs["quadratic"][0]
+    assert "†" in tabs["results"][0] and r"$^\dagger$" in tabs["quadratic"][1]
+    (png,) = plot_study.plot_lr_sensitivity(res, "quadratic", tmp_path / "figs", ("png",))
+    assert png.stat().st_size > 0
+    # --widen: the three stored trials and the finals are reused; 0.2 is trained and loses
+    # (|1 - 0.2*10| = 1: the stiff axis never converges), so 0.1 is now inside the range
+    assert cli.main([*args, "--widen"]) == 0
+    text = capsys.readouterr().out
+    assert "--widen: searching again with gd.learning_rate" in text
+    assert "reused 5 stored run(s), trained 0 new run(s)" in text
+    assert "reused 5 stored run(s), trained 1 new run(s)" in text
+    res = study.load_study(out)
+    assert res.pair("quadratic", "gd").best == {"learning_rate": 0.1}
+    assert res.warnings() == [] and "None" in plot_study.tables(res)["warnings"][0]
+    # the widened study is now the stored one: the narrower search is a named conflict
+    assert cli.main(args) == 2
+    assert "search.gd: stored {'learning_rate': {'grid': [0.02" in capsys.readouterr().err
 
 
 def test_final_runs_store_params_and_summary_holds_every_metric(tiny_study):

@@ -15,13 +15,18 @@ HELP = (
 _EPILOG = """\
 Without --config or options, runs the built-in default study (adder + digits-mlp; sgd,
 momentum, nesterov, adam, rmsprop, lion; a few minutes on a 2-core CPU). Options override the
-config. Rerunning with the same settings and --out resumes: stored runs are skipped.
+config. Rerunning with the same settings and --out resumes: stored runs are skipped. A
+directory can be extended (more problems, optimizers, seeds or budget): matching runs are
+reused, the rest trained; the log says how many of each. A selected hyperparameter at the edge
+of its searched range is flagged (log, tables, tables/warnings.md); --widen searches again
+with those ranges widened (a decade for log ranges), into the same --out.
 
 examples:
   optlab compare                                   # default study -> results/compare
   optlab compare --problem digits-mlp --optimizers sgd,momentum,adam \\
                  --seeds 5 --budget 8 --steps 500 --metric accuracy --out results/digits
   optlab compare --config study.toml --out results/mystudy --quiet
+  optlab compare --optimizers sgd,adam --widen      # widen ranges whose edge was selected
   optlab report results/digits                     # regenerate figures and tables
 """
 
@@ -76,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-report", action="store_true", help="only train; run `optlab report DIR` later"
     )
     parser.add_argument(
+        "--widen",
+        action="store_true",
+        help="when a selected hyperparameter is at the edge of its searched range, widen that "
+        "range and search again (once; stored runs are reused)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no log (errors still shown)"
     )
 
@@ -124,7 +135,22 @@ def run(args: argparse.Namespace) -> int:
             f"optimizer(s) = {n} tuned pairs; budget {cfg.budget}, {cfg.tuning_seeds} tuning "
             f"seed(s), {cfg.seeds} evaluation seeds -> {args.out}"
         )
-    res = run_study(cfg, args.out, progress=not quiet and sys.stdout.isatty(), log=log)
+    progress = not quiet and sys.stdout.isatty()
+    allow = ("search",) if args.widen else ()
+    res = run_study(cfg, args.out, progress=progress, log=log, allow=allow)
+    _print_reuse(res, quiet)
+    if args.widen:
+        widened = res.widened_search()
+        if widened:
+            cfg = cfg.replace(search={**cfg.search, **widened})
+            if not quiet:
+                print("--widen: searching again with " + ", ".join(
+                    f"{o}.{h} = {spec}" for o, sp in widened.items() for h, spec in sp.items()
+                ))  # fmt: skip
+            res = run_study(cfg, args.out, progress=progress, log=log, allow=allow)
+            _print_reuse(res, quiet)
+        elif not quiet:
+            print("--widen: no selected hyperparameter is at the edge of a widenable range")
     train_s = time.perf_counter() - t0
     if args.no_report:
         if not quiet:
@@ -137,9 +163,20 @@ def run(args: argparse.Namespace) -> int:
         ct, rt = res.total_times()
         print()
         print(next(p for p in written if p.name == "results.md").read_text())
+        if res.warnings():
+            print(next(p for p in written if p.name == "warnings.md").read_text())
         print(
             f"done in {time.perf_counter() - t0:.1f}s (training {train_s:.1f}s: compile {ct:.1f}s,"
             f" run {rt:.1f}s); {len(written)} figure/table files in {args.out}/figures and "
             f"{args.out}/tables"
         )
     return 0
+
+
+def _print_reuse(res, quiet: bool) -> None:
+    runs = res.manifest.get("info", {}).get("last_session_runs")
+    if not quiet and runs:
+        print(
+            f"reused {runs['reused']} stored run(s), trained {runs['trained']} new run(s) "
+            f"in {res.root}"
+        )

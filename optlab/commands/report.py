@@ -45,5 +45,7 @@ def run(args: argparse.Namespace) -> int:
         results_md = next((p for p in written if p.name == "results.md"), None)
         if results_md is not None:
             print(results_md.read_text())
+        if res.warnings():
+            print(next(p for p in written if p.name == "warnings.md").read_text())
         print(f"wrote {len(written)} files under {args.out or args.dir}/{{figures,tables}}")
     return 0

@@ -4,7 +4,8 @@
 ``betas``, ``values`` and any extra arrays such as projected trajectories), each written
 atomically and fsynced by ``optlab._io`` (JSON with non-finite floats as ``"nan"``/``"inf"``/
 ``"-inf"``). ``load_slice(path)`` reads them back with ``np.load(..., allow_pickle=False)``,
-so a figure can be re-plotted without recomputing.
+so a figure can be re-plotted without recomputing. A damaged or truncated file raises
+``ValueError`` naming it (and a missing one ``FileNotFoundError``, also naming it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,30 @@ from optlab.landscape.slices import Slice
 def _stem(path) -> Path:
     p = Path(path)
     return p.with_suffix("") if p.suffix in (".json", ".npz") else p
+
+
+def _read_json(path: Path) -> Any:
+    """The parsed JSON file (special floats left as strings); ValueError naming a bad file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is damaged (not valid JSON: {err}); delete it and recompute it"
+        ) from None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (no pickle); ValueError naming a truncated or damaged file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001  (zipfile.BadZipFile, EOFError, ValueError, ...)
+        raise ValueError(
+            f"{path} is damaged ({type(err).__name__}: {err}); delete it and recompute it"
+        ) from None
 
 
 def write_json(path, obj: Any) -> Path:
@@ -79,10 +104,11 @@ def save_slice(path, s: Slice, arrays: Mapping[str, np.ndarray] | None = None) -
 def load_slice(path) -> tuple[Slice, dict[str, np.ndarray]]:
     """Load what :func:`save_slice` wrote: ``(slice, extra_arrays)``."""
     stem = _stem(path)
-    with open(stem.with_suffix(".json")) as fh:
-        meta = json.load(fh)
-    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    meta = _read_json(stem.with_suffix(".json"))
+    arrays = _read_npz(stem.with_suffix(".npz"))
+    missing = sorted({"alphas", "betas", "values"} - set(arrays))
+    if missing:
+        raise ValueError(f"{stem.with_suffix('.npz')} has no array(s) {missing}; not a slice")
     s = Slice(
         alphas=arrays.pop("alphas"),
         betas=arrays.pop("betas"),
@@ -113,8 +139,4 @@ def save_analysis(path, analysis) -> Path:
 def load_analysis(path) -> tuple[dict, dict[str, np.ndarray]]:
     """``(summary_dict, arrays)`` as written by :func:`save_analysis` (for plotting)."""
     stem = _stem(path)
-    with open(stem.with_suffix(".json")) as fh:
-        summary = json.load(fh)
-    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return summary, arrays
+    return _read_json(stem.with_suffix(".json")), _read_npz(stem.with_suffix(".npz"))

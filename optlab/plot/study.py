@@ -16,7 +16,10 @@ and formats them. :func:`write_report` produces:
 - ``figures/tuning_budget_<problem>``: expected best validation score after k trials;
 - ``figures/trajectories_<problem>``: paths on contour plots of 2D analytic test functions
   (labelled "illustration");
-- ``tables/results.{md,tex}``, ``tables/<problem>.{md,tex}``, ``tables/ranks.{md,tex}``.
+- ``tables/results.{md,tex}``, ``tables/<problem>.{md,tex}``, ``tables/ranks.{md,tex}``,
+  ``tables/warnings.{md,tex}`` (selected hyperparameters at the edge of their searched range,
+  marked † in the tables and ringed in red in the learning-rate figure, with a widened
+  ``[search]`` snippet).
 
 Figures are written as PDF and PNG; each optimizer has one fixed colour in every figure
 (:func:`color_of`).
@@ -48,6 +51,7 @@ __all__ = [
     "plot_tuning_budget",
     "plot_trajectories",
     "tables",
+    "warnings_section",
 ]
 
 # Fixed colours for the common optimizers (Okabe–Ito and Tableau, colour-blind aware);
@@ -179,6 +183,7 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
     with matplotlib.rc_context(_STYLE):
         fig, ax = new_figure(figsize=(3.4, 2.5))
         any_lr = False
+        any_edge = False
         top = []
         for o in res.optimizers:
             pr = res.pair(problem, o)
@@ -191,11 +196,20 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
             ok = np.isfinite(y)
             ax.plot(x[ok], y[ok], "o-", color=color_of(o), label=o, markersize=3)
             top.append((x[~ok], o))
+            edge = [h for h in res.edge_hits(problem, o) if h.hyperparameter == "learning_rate"]
+            if edge:
+                any_edge = True
+                ax.lines[-1].set_label(f"{o} (selected at {edge[0].side} edge)")
             bx = pr.trials[pr.best_index].get("learning_rate")
             if bx is not None and np.isfinite(pr.trial_scores[pr.best_index]):
                 ax.plot(
                     [bx], [pr.trial_scores[pr.best_index]], "*", color=color_of(o), markersize=9
                 )
+                if edge:  # a red ring: the search range was too narrow here
+                    ax.plot(
+                        [bx], [pr.trial_scores[pr.best_index]], "o", markersize=13,
+                        markerfacecolor="none", markeredgecolor="red", markeredgewidth=1.2,
+                    )  # fmt: skip
         ax.set_xscale("log")
         pr0 = res.pair(problem, res.optimizers[0])
         if not pr0.higher_is_better:
@@ -209,7 +223,9 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
                 edge = yhi if not pr0.higher_is_better else ylo
                 ax.plot(xs, np.full(xs.size, edge), "x", color=color_of(o), clip_on=False)
         ax.set(xlabel="learning rate", ylabel=f"{_label(pr0.val_key)} (tuning)")
-        ax.set_title(f"{problem}: learning-rate sensitivity (x = diverged, * = selected)")
+        title = f"{problem}: learning-rate sensitivity\n(x = diverged, * = selected"
+        title += ";\nred ring = selected at the edge of the searched range)" if any_edge else ")"
+        ax.set_title(title)
         if any_lr:
             ax.legend(frameon=False)
         return save(fig, out_dir / f"lr_sensitivity_{problem}", formats)
@@ -313,8 +329,15 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
     grid_path = Path(res.root) / "landscapes" / f"{problem}.npz"
     if not grid_path.exists():
         return []
-    with np.load(grid_path, allow_pickle=False) as z:
-        x, y, f = z["x"], z["y"], z["z"]
+    try:
+        with np.load(grid_path, allow_pickle=False) as z:
+            x, y, f = z["x"], z["y"], z["z"]
+    except Exception as err:  # noqa: BLE001  (BadZipFile, EOFError, KeyError, ValueError...)
+        raise ValueError(
+            f"{grid_path} is damaged ({type(err).__name__}: {err}); it is derived data: "
+            f"rerun the study (`optlab compare` with the same config and --out {res.root}) "
+            "to recompute it"
+        ) from None
     info = res.manifest.get("info", {}).get("problems", {}).get(problem, {})
     with matplotlib.rc_context({**_STYLE, "axes.grid": False}):
         fig, ax = new_figure(figsize=(3.6, 3.0))
@@ -366,6 +389,7 @@ def _tex(s: str) -> str:
         .replace("≤", r"$\le$")
         .replace("≥", r"$\ge$")
         .replace("Δ", r"$\Delta$")
+        .replace("†", r"$^\dagger$")
     )
 
 
@@ -409,15 +433,67 @@ def tables(res, baseline: str | None = None) -> dict[str, tuple[str, str]]:
     """
     cmp = res.comparison(baseline)
     out = {"results": _overview_table(res, cmp)}
+    failed = cmp.all_failed if cmp.all_failed is not None else [False] * len(res.optimizers)
     out["ranks"] = _render(
         ["optimizer", "average rank"],
-        [[o, f"{r:.2f}"] for o, r in zip(res.optimizers, cmp.average_ranks, strict=True)],
-        [[False, bool(r == cmp.average_ranks.min())] for r in cmp.average_ranks],
-        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged).",
+        [
+            [o, f"{r:.2f}" + (" (all runs failed)" if f else "")]
+            for o, r, f in zip(res.optimizers, cmp.average_ranks, failed, strict=True)
+        ],
+        [[False, bool(b)] for b in cmp.best_ranked()],
+        f"Average rank over {len(res.problems)} problem(s) (1 = best; ties averaged; an "
+        "optimizer whose runs failed ranks last and is never bold).",
     )
     for p in res.problems:
         out[p] = _problem_table(res, cmp, p)
+    out["warnings"] = warnings_section(res)
     return out
+
+
+def warnings_section(res) -> tuple[str, str]:
+    """The report's warnings as ``(markdown, latex)``: selected values at a range's edge.
+
+    Each line names the problem, optimizer, hyperparameter, selected value and searched
+    range; then a ``[search]`` TOML snippet with the widened ranges (what
+    ``optlab compare --widen`` runs) to paste into the study config.
+    """
+    hits = res.warnings()
+    if not hits:
+        md = "## Warnings\n\nNone: no selected hyperparameter is at the edge of its range.\n"
+        return md, "% optlab: no warnings\n"
+    lines = ["## Warnings", ""]
+    lines += [f"- {o} on {p}: {hit.message()}" for p, o, hit in hits]
+    widened = res.widened_search()
+    if widened:
+        lines += [
+            "",
+            "Widened search ranges (paste into the study config, or run `optlab compare "
+            "--widen` with the same options and --out to search again; stored runs are "
+            "reused):",
+            "",
+            "```toml",
+            *_toml_search(widened),
+            "```",
+        ]
+    md = "\n".join(lines) + "\n"
+    tex = ["\\paragraph{Warnings.}", "\\begin{itemize}"]
+    tex += [rf"\item {_tex(f'{o} on {p}: {hit.message()}')}" for p, o, hit in hits]
+    tex += ["\\end{itemize}"]
+    return md, "\n".join(tex) + "\n"
+
+
+def _toml_search(search: dict) -> list[str]:
+    lines = []
+    for o, space in search.items():
+        lines.append(f'[search."{o}"]' if not o.replace("_", "").isalnum() else f"[search.{o}]")
+        for h, spec in space.items():
+            if isinstance(spec, dict):
+                ((kind, val),) = spec.items()
+                val_text = "[" + ", ".join(f"{v:g}" for v in val) + "]"
+                lines.append(f"{h} = {{{kind} = {val_text}}}")
+            else:
+                lines.append(f"{h} = {spec!r}".replace("True", "true").replace("False", "false"))
+    return lines
 
 
 def _bold_best(values: Sequence[float], higher: bool) -> list[bool]:
@@ -442,6 +518,8 @@ def _overview_table(res, cmp) -> tuple[str, str]:
                 c = f"{_fmt(s.mean)} ± {_fmt(s.std, 2)}"
                 if s.n_failed:
                     c += f" ({s.n_failed}/{s.n} div.)"
+            if res.edge_hits(p, res.optimizers[i]):
+                c += " †"
             cells[i].append(c)
         best = _bold_best([s.mean for s in summaries], res.higher_is_better(p))
         for i, b in enumerate(best):
@@ -451,7 +529,8 @@ def _overview_table(res, cmp) -> tuple[str, str]:
         header,
         cells,
         bold,
-        f"Final metric after tuning (mean ± std over seeds; {metrics}). Best in bold.",
+        f"Final metric after tuning (mean ± std over seeds; {metrics}). Best in bold; † a "
+        "selected hyperparameter at the edge of its searched range (see warnings).",
     )
 
 
@@ -481,7 +560,14 @@ def _problem_table(res, cmp, p: str) -> tuple[str, str]:
         else:
             dcell = f"{_fmt(pc.mean_diff, 3)} [{_fmt(pc.ci_low, 3)}, {_fmt(pc.ci_high, 3)}]"
             sp, wp = _fmt(pc.sign_p, 2), _fmt(pc.wilcoxon_p, 2)
-        hp = ", ".join(f"{k}={_fmt(x, 3)}" for k, x in res.pair(p, o).best.items()) or "defaults"
+        edges = {h.hyperparameter: h.side for h in res.edge_hits(p, o)}
+        hp = (
+            ", ".join(
+                f"{k}={_fmt(x, 3)}" + (f" † ({edges[k]} edge)" if k in edges else "")
+                for k, x in res.pair(p, o).best.items()
+            )
+            or "defaults"
+        )
         rows.append(
             [
                 o,
@@ -508,7 +594,7 @@ def _problem_table(res, cmp, p: str) -> tuple[str, str]:
         f"{p}: {pb.test_key} over {len(pb.final)} seeds; steps to {_label(pb.val_key)} "
         f"{'≥' if hib else '≤'} {_fmt(cmp.targets[p])} (median over seeds); paired differences "
         f"against {baseline} on the same seeds; compile and run seconds of tuning plus "
-        "evaluation.",
+        "evaluation; † selected value at the edge of its searched range (see warnings).",
     )
 
 

@@ -21,7 +21,11 @@ separate from run time. All trials of one optimizer on one problem run as one co
 (:func:`optlab.sweep.sweep`), as do its evaluation seeds.
 
 Results go to a :class:`optlab.store.Store` directory; rerunning the same study skips the runs
-already stored, so a killed study resumes. :func:`load_study` rebuilds everything (trials,
+already stored, so a killed study resumes. A run is stored under the hash of everything that
+decides its numbers (``identity``: resolved hyperparameters and problem options, code
+fingerprints of user-registered optimizers and problems, optlab's version), so a changed
+definition trains new runs; a directory may be extended with more problems, optimizers,
+seeds or budget, reusing every matching run. :func:`load_study` rebuilds everything (trials,
 selection, final runs) from the directory alone, which is what ``optlab report`` uses.
 
 Modules (the flow is one way: ``space`` -> ``config`` -> ``results`` -> ``execute``):
@@ -31,6 +35,7 @@ Modules (the flow is one way: ``space`` -> ``config`` -> ``results`` -> ``execut
   runs of a study and their ids.
 - ``results``: :func:`load_study`, selection, :class:`StudyResults` and every statistic of
   the report (computed here once; ``optlab.plot.study`` only draws and formats).
+- ``identity``: what a run's id hashes (:func:`~optlab.study.identity.run_identity`).
 - ``execute``: :func:`run_study` (tuning and evaluation groups through sweeps, into the store).
 
 Example:
@@ -42,10 +47,23 @@ Example:
 
 from __future__ import annotations
 
-from optlab.study import config, execute, results, space  # noqa: F401 - submodules as attributes
+from optlab.study import (  # noqa: F401 - submodules as attributes
+    config,
+    execute,
+    identity,
+    results,
+    space,
+)
 from optlab.study.config import DEFAULT_CONFIG, FINAL_SEED_OFFSET, StudyConfig
 from optlab.study.execute import run_study
-from optlab.study.results import Comparison, PairResult, PairStats, StudyResults, load_study
+from optlab.study.results import (
+    Comparison,
+    EdgeHit,
+    PairResult,
+    PairStats,
+    StudyResults,
+    load_study,
+)
 from optlab.study.space import Dim, default_space
 
 __all__ = [
@@ -57,6 +75,7 @@ __all__ = [
     "PairResult",
     "PairStats",
     "Comparison",
+    "EdgeHit",
     "default_space",
     "DEFAULT_CONFIG",
     "FINAL_SEED_OFFSET",

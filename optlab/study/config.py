@@ -6,7 +6,8 @@ A :class:`StudyConfig` is a frozen dataclass (or the same fields in a TOML file,
 - :func:`plans`: per (problem, optimizer) the tuning trials, tuning seeds and evaluation seeds;
 - :func:`run_config`: the full config of one run, whose hash is the run id in the store;
 - :func:`selection_key`: which stored number selects a trial and which one is reported;
-- :func:`problem_info`: what the report needs to know about a problem (kept in the manifest).
+- :func:`problem_info`: what the report needs to know about a problem (kept in the manifest);
+- :func:`check_extension`: whether a config may replace a stored study's (extend it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "run_config",
     "selection_key",
     "problem_info",
+    "check_extension",
 ]
 
 FINAL_SEED_OFFSET = 1000
@@ -363,6 +365,84 @@ def run_config(cfg: StudyConfig, problem: str, optimizer: str, hp: Mapping, seed
         "steps": cfg.steps_of(problem),
         "eval_every": cfg.eval_every_of(problem),
     }
+
+
+#: Fields a study may grow in (an extension keeps every stored run meaningful).
+_GROWS = ("problems", "optimizers", "seeds", "tuning_seeds", "budget")
+#: Fields resolved per problem (compared for the stored problems only).
+_RESOLVED_PER_PROBLEM = ("steps", "problem_steps", "eval_every", "metric", "problem_metrics",
+                         "targets", "problem_options")  # fmt: skip
+
+
+def check_extension(
+    stored: Mapping[str, Any], new: Mapping[str, Any], *, allow: tuple[str, ...] | list = ()
+) -> None:
+    """Check that the study config ``new`` may replace ``stored`` in a study directory.
+
+    ``new`` may *extend* the stored study: add problems or optimizers; raise ``seeds``,
+    ``tuning_seeds`` or ``budget`` (every matching stored run is reused, the rest trained).
+    For the stored problems, the resolved steps, evaluation interval, metric, target and
+    problem options must be equal; for the stored optimizers, the search space; and every
+    other field but ``name`` (``search_seed``, ``trajectories``, any field added later). Fields
+    in ``allow`` may differ too (``("search",)`` for ``optlab compare --widen``).
+
+    Args:
+      stored, new: :meth:`StudyConfig.to_dict` forms.
+      allow: field names that may differ.
+
+    Raises:
+      ValueError: naming each field that differs, the stored and the new value.
+    """
+    a = StudyConfig.from_dict(stored, where="stored study config")
+    b = StudyConfig.from_dict(new, where="study config")
+    diffs: list[str] = []
+
+    def differ(field_name: str, old: Any, cur: Any) -> None:
+        if field_name.split(".")[0] not in allow:
+            diffs.append(f"{field_name}: stored {old!r}, given {cur!r}")
+
+    for f in ("problems", "optimizers"):
+        dropped = [x for x in getattr(a, f) if x not in getattr(b, f)]
+        if dropped:
+            differ(f, list(getattr(a, f)), list(getattr(b, f)))
+    for f in ("seeds", "tuning_seeds", "budget"):
+        if getattr(b, f) < getattr(a, f):
+            differ(f, getattr(a, f), getattr(b, f))
+    for p in a.problems:
+        if p not in b.problems:
+            continue
+        for label, old, cur in (
+            ("steps", a.steps_of(p), b.steps_of(p)),
+            ("eval_every", a.eval_every_of(p), b.eval_every_of(p)),
+            ("metric", a.metric_of(p), b.metric_of(p)),
+            ("targets", a.targets.get(p), b.targets.get(p)),
+            ("problem_options", dict(a.problem_options.get(p, {})),
+             dict(b.problem_options.get(p, {}))),
+        ):  # fmt: skip
+            if old != cur:
+                differ(f"{label} (problem {p!r})", old, cur)
+    for o in a.optimizers:
+        if o in b.optimizers:
+            old = {h: d.to_spec() for h, d in a.space_of(o).items()} if o in a.search else None
+            cur = {h: d.to_spec() for h, d in b.space_of(o).items()} if o in b.search else None
+            if old != cur:
+                differ(f"search.{o}", old, cur)
+    handled = {"name", "search", *_GROWS, *_RESOLVED_PER_PROBLEM}
+    for f in dataclasses.fields(StudyConfig):
+        if f.name not in handled and getattr(a, f.name) != getattr(b, f.name):
+            differ(f.name, getattr(a, f.name), getattr(b, f.name))
+    if diffs:
+        raise ValueError(
+            "the directory already holds a study that this config does not extend: "
+            + "; ".join(diffs)
+            + ". A study directory can grow (more problems, optimizers, seeds, tuning seeds "
+            "or budget; stored runs are reused); choose another --out for a different study"
+            + (
+                " (a search widened by `optlab compare --widen` is rerun with --widen)"
+                if any(d.startswith("search.") for d in diffs)
+                else ""
+            )
+        )
 
 
 def problem_info(prob) -> dict[str, Any]:

@@ -28,9 +28,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optlab import _io
-from optlab.store import Store, run_id
-from optlab.study.config import Plan, StudyConfig, plans, problem_info, run_config
-from optlab.study.results import StudyResults, load_study, select_best
+from optlab.store import Store, params_npz, run_id
+from optlab.study import identity
+from optlab.study.config import (
+    Plan,
+    StudyConfig,
+    check_extension,
+    plans,
+    problem_info,
+    run_config,
+)
+from optlab.study.results import StudyResults, edge_hits, load_study, run_index, select_best
 
 __all__ = ["run_study", "Group"]
 
@@ -81,17 +89,28 @@ def run_study(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    allow: Sequence[str] = (),
 ) -> StudyResults:
     """Run (or resume) a study into the directory ``out``; returns :func:`load_study`.
 
     Validates the whole config before any training. Runs already in the store are skipped,
-    so rerunning after an interruption trains only what is missing.
+    so rerunning after an interruption trains only what is missing. A run is stored under
+    the hash of everything that decides its numbers (:mod:`optlab.study.identity`), so a
+    changed definition (a default, a user's optimizer code) trains new runs instead of reusing
+    old ones. An existing directory may be *extended* (more problems, optimizers, seeds,
+    tuning seeds or budget: matching runs are reused); any other difference raises
+    ``ValueError`` naming the field (:func:`optlab.study.config.check_extension`). How many
+    runs were reused and trained is recorded in ``manifest["info"]["last_session_runs"]``.
 
     Args:
       config: the study.
-      out: the study directory (created; if it exists it must hold the same config).
+      out: the study directory (created; if it exists, ``config`` must equal or extend its
+        config).
       progress: draw a progress bar on stderr (the CLI enables it when stdout is a terminal).
-      log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``).
+      log: called with one line per (problem, optimizer, phase) finished (e.g. ``print``),
+        and with a warning when a selected hyperparameter is at the edge of its range.
+      allow: config fields that may differ from the stored study's besides extensions
+        (``("search",)``: the searched ranges, as ``optlab compare --widen`` changes them).
 
     Returns:
       The :class:`StudyResults`.
@@ -101,7 +120,13 @@ def run_study(
     config.validate()
     built = {p: config.build_problem(p) for p in config.problems}
     infos = {p: problem_info(pb) for p, pb in built.items()}
-    store = Store(out).init(config.to_dict(), info={"problems": infos})
+    store = Store(out).init(
+        config.to_dict(),
+        info={"problems": infos, "run_identity": identity.IDENTITY_FORMAT},
+        check=lambda old, new: check_extension(old, new, allow=allow),
+    )
+    index = run_index(store)
+    counts = {"reused": 0, "trained": 0}
     _write_contour_grids(store, built)
     study_plans = plans(config)
     total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in study_plans)
@@ -114,19 +139,26 @@ def run_study(
         for plan in study_plans:
             _run_plan(
                 store, config, plan, prob=built[plan.problem], info=infos[plan.problem],
-                bar=bar, log=log,
+                bar=bar, log=log, index=index, counts=counts,
             )  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-    store.update_info({"last_session_seconds": time.perf_counter() - t_start})
+    store.update_info(
+        {"last_session_seconds": time.perf_counter() - t_start, "last_session_runs": counts}
+    )
     results = load_study(out)
     store.write_csv("summary.csv", results.summary_rows())
     return results
 
 
-def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar, log) -> None:
-    """Tune, select and evaluate one (problem, optimizer); ``info`` is its problem_info."""
+def _run_plan(
+    store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar, log, index, counts
+) -> None:
+    """Tune, select and evaluate one (problem, optimizer); ``info`` is its problem_info.
+
+    ``index`` (study key id -> run id) and ``counts`` (reused/trained) are updated in place.
+    """
     swept = _swept_keys(plan.trials)
     common = {
         "name": plan.problem,
@@ -144,8 +176,12 @@ def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar,
         trajectory=False,
         pad_to=0,
     )
-    _execute(store, config, tuning, bar=bar, log=log)
-    best = select_best(store, config, plan, info)  # from the store, as load_study selects
+    _execute(store, config, tuning, bar=bar, log=log, index=index, counts=counts)
+    # from the store, as load_study selects
+    best = select_best(store, config, plan, info, index=index)
+    if log is not None:
+        for hit in edge_hits(plan.trials, best, config.space_of(plan.optimizer)):
+            log(f"warning: {plan.optimizer} on {plan.problem}: {hit.message()}")
     one_program = len(swept) <= 1 or _is_product(plan.trials, swept)
     final = Group(
         **common,
@@ -156,19 +192,25 @@ def _run_plan(store: Store, config: StudyConfig, plan: Plan, *, prob, info, bar,
         # the tuning sweep's number of runs: its compiled program is reused
         pad_to=len(plan.trials) * len(plan.tuning_seeds) if one_program else 0,
     )
-    _execute(store, config, final, bar=bar, log=log)
+    _execute(store, config, final, bar=bar, log=log, index=index, counts=counts)
 
 
-def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> None:
+def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log, index, counts) -> None:
     """Train ``group`` unless all its runs are stored; store the missing runs only."""
-    cfgs = [
+    keys = [
         run_config(config, group.name, group.optimizer, hp, s)
         for hp in group.hps
         for s in group.seeds
     ]
-    todo = [i for i, c in enumerate(cfgs) if not store.has_run(run_id(c))]
+    opt_fp = identity.optimizer_fingerprint(group.optimizer)
+    cfgs = [identity.run_identity(k, problem=group.problem, optimizer_fp=opt_fp) for k in keys]
+    rids = [run_id(c) for c in cfgs]
+    todo = [i for i, rid in enumerate(rids) if not store.has_run(rid)]
+    counts["reused"] += len(cfgs) - len(todo)
+    counts["trained"] += len(todo)
     label = f"{group.optimizer} on {group.problem.name} ({group.phase}"
     if not todo:
+        _record_index(store, index, keys, rids)
         _advance(bar, len(cfgs), f"{label}, stored)")
         return
     # Retrain the whole group (one compiled program; results are deterministic), store the
@@ -178,10 +220,11 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> No
         run = trained.runs[i]
         trial = i // len(group.seeds) if group.phase == "tuning" else None
         # final runs keep their params (params.npz), so a landscape needs no retraining
-        params = run.final_params if group.phase == "final" else None
+        files = {"params.npz": params_npz(run.final_params)} if group.phase == "final" else None
         store.write_run(
-            cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run), params=params
+            cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run), files=files
         )
+    _record_index(store, index, keys, rids)
     if log is not None:
         # the runs asked for; padding seeds (throw-away runs) are counted apart
         pad = trained.n_trained - len(cfgs)
@@ -192,6 +235,16 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log) -> No
             + (f", {pad} padding runs)" if pad > 0 else ")")
         )
     _advance(bar, len(cfgs), f"{label})")
+
+
+def _record_index(store: Store, index: dict, keys: list, rids: list[str]) -> None:
+    """Map each run's study key to its run id, in memory and in the manifest."""
+    new = {identity.key_id(k): rid for k, rid in zip(keys, rids, strict=True)}
+    if all(index.get(k) == v for k, v in new.items()):
+        return
+    index.update(new)
+    # merged with what another process may have recorded meanwhile
+    store.update_info({"run_index": {**run_index(store), **index}})
 
 
 # ----------------------------------------------------------------------------- progress
@@ -396,7 +449,7 @@ def _write_contour_grids(store: Store, built: dict, n: int = 161) -> None:
     """
     for name, prob in built.items():
         path = store.root / "landscapes" / f"{name}.npz"
-        if path.exists() or not _is_2d_function(prob) or prob.bounds is None:
+        if not _is_2d_function(prob) or prob.bounds is None or _grid_ok(path, n):
             continue
         from optlab.landscape import evaluate_grid
 
@@ -405,3 +458,16 @@ def _write_contour_grids(store: Store, built: dict, n: int = 161) -> None:
         # evaluate_grid gives out[i, j] = f(xs[i], ys[j]); contour plots index z[y, x]
         z = evaluate_grid(prob.fn, xs, ys).T
         _io.atomic_write(path, lambda f, z=z, xs=xs, ys=ys: np.savez(f, x=xs, y=ys, z=z))
+
+
+def _grid_ok(path, n: int) -> bool:
+    """Whether the contour grid at ``path`` loads and has its n×n shape (else: recompute it).
+
+    The grid is derived data: a truncated or damaged file (a kill mid-copy, a bad disk) is
+    simply written again.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["z"].shape == (n, n) and z["x"].shape == z["y"].shape == (n,)
+    except Exception:  # noqa: BLE001  (missing, truncated: BadZipFile, EOFError, KeyError...)
+        return False

@@ -33,6 +33,7 @@ from optlab.study.config import (
     run_config,
     selection_key,
 )
+from optlab.study.space import Dim
 
 __all__ = [
     "PairResult",
@@ -43,6 +44,9 @@ __all__ = [
     "trial_scores",
     "best_index",
     "select_best",
+    "run_index",
+    "EdgeHit",
+    "edge_hits",
 ]
 
 
@@ -76,14 +80,28 @@ def best_index(scores: np.ndarray, higher: bool) -> int:
     return int(np.argmin(key))
 
 
-def _load_group(store: Store, config: StudyConfig, plan: Plan, hps, seeds):
+def run_index(store: Store) -> dict[str, str]:
+    """``{study key id: run id}`` recorded in the manifest by the sessions that trained.
+
+    A run's id hashes everything that decides its numbers (:mod:`optlab.study.identity`);
+    its study key (:func:`optlab.study.config.run_config`) is what the study config alone
+    determines. The index maps one to the other, so the results are found without the code
+    that defined the optimizers and problems.
+    """
+    if not store.exists():
+        return {}
+    index = store.manifest().get("info", {}).get("run_index", {})
+    return dict(index) if isinstance(index, dict) else {}
+
+
+def _load_group(store: Store, config: StudyConfig, plan: Plan, hps, seeds, index):
     """``(records[hp][seed], number missing)`` of the stored runs of ``hps`` × ``seeds``."""
     rows, missing = [], 0
     for hp in hps:
         row = []
         for s in seeds:
-            rid = run_id(run_config(config, plan.problem, plan.optimizer, hp, s))
-            if store.has_run(rid):
+            rid = index.get(run_id(run_config(config, plan.problem, plan.optimizer, hp, s)))
+            if rid is not None and store.has_run(rid):
                 row.append(store.load_run(rid))
             else:
                 missing += 1
@@ -91,13 +109,119 @@ def _load_group(store: Store, config: StudyConfig, plan: Plan, hps, seeds):
     return rows, missing
 
 
-def select_best(store: Store, config: StudyConfig, plan: Plan, info) -> dict[str, Any]:
-    """The selected trial of ``plan`` from its stored tuning runs (``info``: problem_info)."""
-    tuning, missing = _load_group(store, config, plan, plan.trials, plan.tuning_seeds)
+def select_best(
+    store: Store, config: StudyConfig, plan: Plan, info, *, index: dict | None = None
+) -> dict[str, Any]:
+    """The selected trial of ``plan`` from its stored tuning runs (``info``: problem_info).
+
+    ``index`` maps study keys to run ids (default: the manifest's, :func:`run_index`).
+    """
+    index = run_index(store) if index is None else index
+    tuning, missing = _load_group(store, config, plan, plan.trials, plan.tuning_seeds, index)
     if missing:
         raise RuntimeError(f"{missing} tuning run(s) of {plan.optimizer} on {plan.problem} missing")
     vkey, _, higher = selection_key(config, plan.problem, info)
     return dict(plan.trials[best_index(trial_scores(tuning, vkey), higher)])
+
+
+@dataclass(frozen=True)
+class EdgeHit:
+    """A selected hyperparameter at the edge of the values searched: the range was too narrow.
+
+    Attributes:
+      hyperparameter: its name.
+      value: the selected value.
+      side: ``"low"`` or ``"high"``: the smallest or the largest value tried.
+      dim: the searched range (:class:`~optlab.study.space.Dim`).
+      widened: the suggested wider range (None where it cannot be widened, e.g. a uniform
+        range in [0, 1] already touching 1).
+    """
+
+    hyperparameter: str
+    value: float
+    side: str
+    dim: Dim
+    widened: Dim | None
+
+    def message(self) -> str:
+        """One line: what was selected, where, and what to do."""
+        rng = _range_text(self.dim)
+        text = (
+            f"selected {self.hyperparameter}={self.value:.4g} is the "
+            f"{'largest' if self.side == 'high' else 'smallest'} value tried in {rng}: the "
+            "best value may lie outside the searched range"
+        )
+        if self.widened is not None:
+            text += (
+                f"; widen it to {_range_text(self.widened)} (`optlab compare --widen`, or "
+                "the [search] snippet in tables/warnings.md)"
+            )
+        return text
+
+
+def _range_text(d: Dim) -> str:
+    if d.kind == "grid":
+        return "grid [" + ", ".join(f"{v:.4g}" for v in d.values) + "]"
+    return f"{d.kind} [{d.low:.4g}, {d.high:.4g}]"
+
+
+def edge_hits(trials: Sequence[dict], best: dict, space: dict[str, Dim]) -> list[EdgeHit]:
+    """The hyperparameters of ``best`` that are the smallest or largest value tried.
+
+    Only searched dimensions (sampled ranges and grids) with at least three distinct values
+    tried count: with fewer, every choice is an edge and the warning says nothing. A
+    sampled range's extreme trial lies in its outermost stratum (Latin hypercube), so
+    "largest value tried" means "at the top of the searched range".
+
+    Args:
+      trials: the tuning configurations.
+      best: the selected one.
+      space: ``{hyperparameter: Dim}`` that the trials were drawn from.
+
+    Returns:
+      One :class:`EdgeHit` per hyperparameter at an edge, sorted by name.
+    """
+    hits = []
+    for h in sorted(space):
+        d = space[h]
+        if d.kind == "fixed" or h not in best or isinstance(best[h], bool):
+            continue
+        tried = sorted({float(t[h]) for t in trials if h in t and not isinstance(t[h], bool)})
+        if len(tried) < 3:
+            continue
+        v = float(best[h])
+        side = "low" if v == tried[0] else "high" if v == tried[-1] else None
+        if side is not None:
+            hits.append(EdgeHit(h, v, side, d, _widen(d, side)))
+    return hits
+
+
+def _merge_dims(a: Dim, b: Dim) -> Dim:
+    """The union of two widenings of one range (same kind)."""
+    if a.kind == "grid":
+        return Dim("grid", values=tuple(sorted({*a.values, *b.values})))
+    if a.kind in ("log-uniform", "uniform") and a.kind == b.kind:
+        return Dim(a.kind, min(a.low, b.low), max(a.high, b.high))
+    return b
+
+
+def _widen(d: Dim, side: str) -> Dim | None:
+    """``d`` extended beyond ``side``: a decade (log), half its width (uniform), a grid step."""
+    if d.kind == "log-uniform":
+        lo, hi = (d.low / 10.0, d.high) if side == "low" else (d.low, d.high * 10.0)
+        return Dim(d.kind, lo, hi)
+    if d.kind == "uniform":
+        w = (d.high - d.low) / 2.0
+        lo, hi = (d.low - w, d.high) if side == "low" else (d.low, d.high + w)
+        if 0.0 <= d.low and d.high <= 1.0:  # a fraction (momentum, beta): stay inside [0, 1)
+            lo, hi = max(lo, 0.0), min(hi, (1.0 + d.high) / 2.0)
+        return None if (lo, hi) == (d.low, d.high) else Dim(d.kind, lo, hi)
+    vals = sorted(float(v) for v in d.values)
+    if len(vals) < 2:
+        return None
+    a, b = (vals[1], vals[0]) if side == "low" else (vals[-2], vals[-1])
+    new = b * (b / a) if a > 0 and b > 0 else b + (b - a)
+    return Dim("grid", values=tuple(sorted({*vals, float(f"{new:.6g}")})))
 
 
 # ----------------------------------------------------------------------------- results
@@ -186,12 +310,25 @@ class Comparison:
       targets: ``{problem: target}`` of steps-to-target.
       average_ranks: per optimizer, its rank by mean test metric averaged over problems
         (1 = best; ties averaged; failures rank last).
+      all_failed: per optimizer, whether every one of its evaluation runs failed on every
+        problem (such an optimizer ranks last and is never marked best).
     """
 
     baseline: str
     pairs: dict[tuple[str, str], PairStats]
     targets: dict[str, float]
     average_ranks: np.ndarray
+    all_failed: np.ndarray | None = None
+
+    def best_ranked(self) -> np.ndarray:
+        """Which optimizers have the best average rank among those that did not all fail."""
+        failed = (
+            np.zeros(len(self.average_ranks), bool) if self.all_failed is None else self.all_failed
+        )
+        if failed.all():
+            return np.zeros(len(self.average_ranks), bool)
+        best = self.average_ranks[~failed].min()
+        return (self.average_ranks == best) & ~failed
 
 
 @dataclass
@@ -274,7 +411,11 @@ class StudyResults:
             )
         ranks /= max(1, len(self.problems))
         targets = {p: self.target(p)[0] for p in self.problems}
-        return Comparison(baseline, pairs, targets, ranks)
+        all_failed = np.array(
+            [all(not math.isfinite(pairs[(p, o)].summary.mean) for p in self.problems)
+             for o in self.optimizers]
+        )  # fmt: skip
+        return Comparison(baseline, pairs, targets, ranks, all_failed)
 
     def _pair_stats(self, problem: str, optimizer: str, base: PairResult | None) -> PairStats:
         pr = self.pair(problem, optimizer)
@@ -328,6 +469,36 @@ class StudyResults:
             ct += t["tuning_compile_time"] + t["final_compile_time"]
             rt += t["tuning_run_time"] + t["final_run_time"]
         return ct, rt
+
+    # -- protocol warnings ------------------------------------------------------------
+    def edge_hits(self, problem: str, optimizer: str) -> list[EdgeHit]:
+        """Selected hyperparameters of ``optimizer`` on ``problem`` at the edge of the search."""
+        pr = self.pair(problem, optimizer)
+        return edge_hits(pr.trials, pr.best, self.config.space_of(optimizer))
+
+    def warnings(self) -> list[tuple[str, str, EdgeHit]]:
+        """``(problem, optimizer, hit)`` for every selected value at the edge of its range."""
+        return [
+            (p, o, hit)
+            for p in self.problems
+            for o in self.optimizers
+            for hit in self.edge_hits(p, o)
+        ]
+
+    def widened_search(self) -> dict[str, dict[str, Any]]:
+        """``{optimizer: {hyperparameter: spec}}``: the search with every edge hit widened.
+
+        A hyperparameter hit at both edges (on different problems) is widened on both sides.
+        Empty when nothing can be widened. ``StudyConfig.replace(search={**config.search,
+        **widened})`` is the study ``optlab compare --widen`` runs next.
+        """
+        out: dict[str, dict[str, Dim]] = {}
+        for _, o, hit in self.warnings():
+            if hit.widened is None:
+                continue
+            space = out.setdefault(o, dict(self.config.space_of(o)))
+            space[hit.hyperparameter] = _merge_dims(space[hit.hyperparameter], hit.widened)
+        return {o: {h: d.to_spec() for h, d in sp.items()} for o, sp in out.items()}
 
     # -- rows -------------------------------------------------------------------------
     def summary_rows(self) -> list[dict[str, Any]]:
@@ -426,14 +597,21 @@ def load_study(root: str | os.PathLike) -> StudyResults:
     manifest = store.manifest()
     config = StudyConfig.from_dict(manifest["config"], where=str(store.manifest_path))
     infos = dict(manifest.get("info", {}).get("problems", {}))
+    index = run_index(store)
     pairs, missing = {}, 0
     for plan in plans(config):
         if plan.problem not in infos:
             infos[plan.problem] = problem_info(config.build_problem(plan.problem))
-        pair, n_missing = _load_pair(store, config, plan, infos[plan.problem])
+        pair, n_missing = _load_pair(store, config, plan, infos[plan.problem], index)
         missing += n_missing
         if pair is not None:
             pairs[(plan.problem, plan.optimizer)] = pair
+    if missing and "run_identity" not in manifest.get("info", {}) and store.run_ids():
+        raise ValueError(
+            f"study {store.root} was written by an older optlab (its manifest has no run "
+            "index, its runs' ids do not cover their resolved hyperparameters and code): "
+            "rerun the study into a new directory"
+        )
     if missing:
         raise ValueError(
             f"study {store.root} is incomplete: at least {missing} run(s) are not stored yet; "
@@ -443,17 +621,17 @@ def load_study(root: str | os.PathLike) -> StudyResults:
 
 
 def _load_pair(
-    store: Store, config: StudyConfig, plan: Plan, info
+    store: Store, config: StudyConfig, plan: Plan, info, index
 ) -> tuple[PairResult | None, int]:
     """The :class:`PairResult` of ``plan`` and how many of its runs are missing."""
-    tuning, missing = _load_group(store, config, plan, plan.trials, plan.tuning_seeds)
+    tuning, missing = _load_group(store, config, plan, plan.trials, plan.tuning_seeds, index)
     if missing:
         return None, missing  # the selection (hence the evaluation runs) is not known yet
     vkey, tkey, higher = selection_key(config, plan.problem, info)
     scores = trial_scores(tuning, vkey)
     bi = best_index(scores, higher)
     best = dict(plan.trials[bi])
-    (final,), missing = _load_group(store, config, plan, [best], plan.final_seeds)
+    (final,), missing = _load_group(store, config, plan, [best], plan.final_seeds, index)
     pair = PairResult(
         plan.problem, plan.optimizer, plan.trials, scores, tuning, best, bi, final, vkey, tkey,
         higher,
