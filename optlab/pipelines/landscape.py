@@ -41,7 +41,9 @@ __all__ = [
     "LandscapeConfig",
     "LandscapeResult",
     "PlaneSpec",
+    "TrainingDiverged",
     "build_plane",
+    "check",
     "loss_function",
     "run",
     "save_landscape",
@@ -95,7 +97,14 @@ class LandscapeConfig:
 
     def __post_init__(self):
         _checks.int_at_least("resolution", self.resolution, 3)
-        _checks.int_at_least("steps", self.steps, 1)
+        _checks.steps("steps", self.steps)
+        _checks.real("learning_rate", self.learning_rate, minimum=0.0, strict=True,
+                     allow_none=True)  # fmt: skip
+        _checks.positive_int("batch_size", self.batch_size, allow_none=True)
+        _checks.real("persistence", self.persistence, minimum=0.0, allow_none=True)
+        _checks.int_at_least("seed", self.seed, 0)
+        _checks.one_of("split", self.split, ("train", "val", "test"))
+        _checks.one_of("dtype", self.dtype, ("float32", "float64"))
         r = self.coord_range
         if r is not None and not (len(r) == 2 and all(math.isfinite(x) for x in r) and r[0] < r[1]):
             raise ValueError(f"range must be two finite numbers LO < HI, got {list(r)}")
@@ -351,6 +360,75 @@ def _seeds(cfg: LandscapeConfig, directions: str) -> list[int]:
     return [cfg.seed]
 
 
+# --------------------------------------------------------------------------- the checks
+
+#: Peak bytes per grid point of the slice and its analysis (values, the padded grid, basin
+#: labels, the sort order and the merge tree's arrays): measured 175 B/point for the
+#: analysis of a 1500 x 1500 grid (max RSS), plus the slice's values.
+BYTES_PER_POINT = 200
+#: Seconds per grid point of the analysis on a 2-core CPU (the same measurement: 17 s).
+SECONDS_PER_POINT = 8e-6
+#: Warn above this many grid points.
+WARN_POINTS = 10**6
+
+
+class TrainingDiverged(ValueError):
+    """The training run of a landscape diverged: there is no trained point to slice around."""
+
+
+def check(cfg: LandscapeConfig) -> tuple[Any, str, Path, float]:
+    """Everything :func:`run` can check before training: ``(problem, directions, out,
+    learning rate)``.
+
+    Refuses (``ValueError``) an unknown problem or optimizer, a learning rate the optimizer
+    rejects, ``axes`` on a problem that is not a 2-D function, ``pca`` with fewer than 2
+    steps, a grid that cannot fit in memory and an ``out`` that is a file or not writable;
+    warns (``optlab._checks.CostWarning``) above :data:`WARN_POINTS` grid points. Creates
+    nothing.
+    """
+    from optlab import optimizers
+
+    problem = problems.get(cfg.problem)
+    analytic = problem.fn is not None
+    directions = cfg.directions or ("axes" if analytic else "random")
+    if directions == "axes" and not analytic:
+        raise ValueError(
+            f"directions 'axes' needs a 2-D analytic problem; {cfg.problem!r} is not one "
+            f"(use one of {[d for d in DIRECTIONS if d != 'axes']})"
+        )
+    if directions == "pca" and cfg.steps < 2:
+        raise ValueError(f"directions 'pca' needs steps >= 2 (3 snapshots), got {cfg.steps}")
+    lr = problem.default_learning_rate if cfg.learning_rate is None else cfg.learning_rate
+    optimizers.get(cfg.optimizer, learning_rate=lr)  # unknown name or a rejected value
+    n = cfg.resolution**2
+    what = f"a {cfg.resolution} x {cfg.resolution} landscape grid ({n:,} points)"
+    hint = "lower --resolution"
+    _checks.check_memory(what, n * BYTES_PER_POINT, hint=hint)
+    if n > WARN_POINTS:
+        import warnings
+
+        warnings.warn(
+            f"{what} needs about {n * BYTES_PER_POINT / 2**30:.1f} GiB and roughly "
+            f"{n * SECONDS_PER_POINT:.0f} s of analysis on a 2-core CPU, plus the slice; "
+            f"{hint}",
+            _checks.CostWarning,
+            stacklevel=3,
+        )
+    out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
+    _checks.writable_dir("out", out)
+    return problem, directions, out, lr
+
+
+def _check_diverged(cfg: LandscapeConfig, runs: list, seeds: list[int], lr: float) -> None:
+    for seed, r in zip(seeds, runs, strict=True):
+        if r.diverged:
+            raise TrainingDiverged(
+                f"training diverged: {cfg.optimizer} on {cfg.problem} (seed {seed}, learning "
+                f"rate {lr:g}) became non-finite at step {r.diverged_step} of {cfg.steps}; "
+                "there is no trained point to slice around. Lower the learning rate"
+            )
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -365,18 +443,13 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> Lan
       A :class:`LandscapeResult`; the files are in ``result.out``.
 
     Raises:
-      ValueError: ``directions="axes"`` for a problem that is not a 2-D function (and an
-        unknown problem or optimizer).
+      ValueError: everything :func:`check` refuses, before training;
+        :class:`TrainingDiverged` (a ``ValueError``) after training, naming the step.
     """
     log = log or (lambda msg: None)
-    problem = problems.get(cfg.problem)
+    problem, directions, out, lr = check(cfg)
     analytic = problem.fn is not None
-    directions = cfg.directions or ("axes" if analytic else "random")
-    if directions == "axes" and not analytic:
-        raise ValueError("directions 'axes' needs a 2-D analytic problem")
-    out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
     out.mkdir(parents=True, exist_ok=True)
-    lr = cfg.learning_rate or problem.default_learning_rate
     seeds = _seeds(cfg, directions)
 
     t0 = time.perf_counter()
@@ -389,6 +462,7 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> Lan
         snapshot_every=max(1, cfg.steps // 50),
     )
     train_seconds = time.perf_counter() - t0
+    _check_diverged(cfg, runs, seeds, lr)
     log(
         f"trained {len(runs)} run(s) in {train_seconds:.1f}s; final losses "
         + ", ".join(f"{r.loss[-1]:.4g}" for r in runs)
