@@ -393,3 +393,15 @@ def test_zero_norm_direction_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ls.slice_2d(f, p0, e, jnp.array([0.0, 1.0]), np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))
+
+
+def test_cli_warning_is_one_line_before_the_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_checks, "available_memory", lambda: 1024 * GIB)
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    assert cli.main(["landscape", "--resolution", "2000", "--out", str(afile)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("optlab landscape: warning: a 2000 x 2000 landscape grid")
+    assert "GiB" in lines[0] and "--resolution" in lines[0]
+    assert lines[1].startswith("optlab landscape: error: out ") and "is a file" in lines[1]

@@ -61,7 +61,7 @@ class LandscapeConfig:
 
     Attributes:
       problem, optimizer: registered names.
-      learning_rate: ``None`` uses the problem's default.
+      learning_rate: ``None`` uses the problem's default; else a finite number > 0.
       steps: training steps; ``seed``: training and direction seed.
       directions: one of :data:`DIRECTIONS`; ``None``: ``"axes"`` for 2-D analytic problems,
         else ``"random"``.
