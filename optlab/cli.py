@@ -58,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    if args.compilation_cache is not None:
-        from optlab import enable_compilation_cache
-
-        enable_compilation_cache(args.compilation_cache or None)
     prefix = f"optlab {args.command}"
     try:
+        if args.compilation_cache is not None:
+            from optlab import enable_compilation_cache
+
+            enable_compilation_cache(args.compilation_cache or None)
         with warnings.catch_warnings():
             # warnings (costly requests, duplicate seeds...) as one line each, no source line
             warnings.showwarning = lambda message, category, *a, **k: print(

@@ -398,6 +398,14 @@ def check(cfg: LandscapeConfig) -> tuple[Any, str, Path, float]:
         )
     if directions == "pca" and cfg.steps < 2:
         raise ValueError(f"directions 'pca' needs steps >= 2 (3 snapshots), got {cfg.steps}")
+    if directions == "three-point" and problem.data is None:
+        inits = [problem.init(jax.random.key(s)) for s in _seeds(cfg, directions)]
+        if all(np.array_equal(np.asarray(inits[0]), np.asarray(x)) for x in inits[1:]):
+            raise ValueError(
+                f"directions 'three-point' needs three different solutions, but problem "
+                f"{cfg.problem!r} starts every seed at the same point (full-batch training "
+                "then ends at the same point); use another plane, e.g. 'random'"
+            )
     lr = problem.default_learning_rate if cfg.learning_rate is None else cfg.learning_rate
     optimizers.get(cfg.optimizer, learning_rate=lr)  # unknown name or a rejected value
     n = cfg.resolution**2
