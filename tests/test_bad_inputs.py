@@ -213,9 +213,15 @@ def test_cli_ctrl_c_one_line_and_resume_hint(tmp_path, capsys, monkeypatch):
 # --------------------------------------------------------------------------- the API
 
 
-@problems.register("returns-42")
-def _returns_42():
-    return 42
+def _factory_returns_42():
+    # registered only for this call: the registry is global and other tests list it
+    from optlab.problems import core
+
+    problems.register("returns-42")(lambda: 42)
+    try:
+        problems.get("returns-42")
+    finally:
+        core._REGISTRY.pop("returns-42", None)
 
 
 def _wrong_params():
@@ -255,7 +261,7 @@ API_CASES = [
      ["'addr'", "did you mean 'adder'", "digits-mlp"]),
     ("data-unknown-suggests", lambda: data.load("digts"), ValueError,
      ["'digts'", "did you mean 'digits'", "moons"]),
-    ("problem-factory-returns-int", lambda: problems.get("returns-42"), TypeError,
+    ("problem-factory-returns-int", _factory_returns_42, TypeError,
      ["'returns-42'", "int", "42", "Problem"]),
     ("train-wrong-params-structure", _wrong_params, ValueError,
      ["params", "structure", "'adder'", "expected"]),
@@ -299,7 +305,18 @@ def test_toml_nan_refused_at_load_naming_file_and_key(tmp_path):
     assert str(info.value).startswith(f"{path}: search.adam.b1:") and "nan" in str(info.value)
 
 
-def test_custom_optimizer_without_ranges_still_works():
+@pytest.fixture
+def scratch_optimizers():
+    """Optimizers registered by a test are removed afterwards (the registry is global)."""
+    from optlab.optimizers import _registry
+
+    before = set(_registry._REGISTRY)
+    yield
+    for name in set(_registry._REGISTRY) - before:
+        del _registry._REGISTRY[name]
+
+
+def test_custom_optimizer_without_ranges_still_works(scratch_optimizers):
     @optimizers.register("no-ranges-sgd", defaults={"learning_rate": 0.1})
     def _sgd(learning_rate, beta: float = 0.5):
         return optax.sgd(learning_rate, momentum=beta)
