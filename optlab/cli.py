@@ -10,6 +10,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from optlab import __version__, commands
 
@@ -57,14 +58,32 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    if args.compilation_cache is not None:
-        from optlab import enable_compilation_cache
-
-        enable_compilation_cache(args.compilation_cache or None)
+    prefix = f"optlab {args.command}"
     try:
-        return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"optlab {args.command}: error: {err}", file=sys.stderr)
+        if args.compilation_cache is not None:
+            from optlab import enable_compilation_cache
+
+            enable_compilation_cache(args.compilation_cache or None)
+        with warnings.catch_warnings():
+            # warnings (costly requests, duplicate seeds...) as one line each, no source line
+            warnings.showwarning = lambda message, category, *a, **k: print(
+                f"{prefix}: warning: {message}", file=sys.stderr
+            )
+            return int(args._run(args) or 0)
+    except KeyboardInterrupt as err:
+        # Ctrl-C: one line (a command may say what it kept, e.g. how many runs are stored).
+        detail = f"; {err}" if str(err) else ""
+        print(f"\n{prefix}: interrupted{detail}", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, OverflowError, MemoryError) as err:
+        # A user's mistake (bad value, unwritable path, too large a request): one line, no
+        # traceback. Messages built with where="optlab <command>" are not prefixed twice.
+        msg = str(err) or type(err).__name__
+        if isinstance(err, MemoryError):
+            msg = f"out of memory ({msg}); ask for less (a smaller grid, fewer runs)"
+        for doubled in (f"{prefix}: error: ", f"{prefix}: "):
+            msg = msg.removeprefix(doubled)
+        print(f"{prefix}: error: {msg}", file=sys.stderr)
         return 2
 
 

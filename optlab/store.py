@@ -177,6 +177,25 @@ def _is_writer() -> bool:
     return is_lead_process()
 
 
+def differing_fields(old: Any, new: Any, *, limit: int = 4) -> str:
+    """``"steps: 300 -> 400, optimizers: [...] -> [...]"``: the top-level fields of two
+    configs that differ (at most ``limit`` listed), for messages."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return "the stored config is not a table"
+    keys = sorted(
+        k for k in set(old) | set(new) if canonical_json(old.get(k)) != canonical_json(new.get(k))
+    )
+    parts = [f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}" for k in keys[:limit]]
+    if len(keys) > limit:
+        parts.append(f"and {len(keys) - limit} more")
+    return "differs in " + ", ".join(parts) if parts else "differs"
+
+
+def _short(v: Any, n: int = 60) -> str:
+    text = json.dumps(jsonable(v), sort_keys=True)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 class Store:
     """A study directory (see the module docstring for the layout and guarantees).
 
@@ -247,10 +266,11 @@ class Store:
             stored = manifest.get("config")
             if canonical_json(stored) != canonical_json(config):
                 if check is None:
+                    diff = differing_fields(stored, config)
                     raise ValueError(
-                        f"{self.root} already holds a study with a different config "
-                        f"(see {self.manifest_path}); choose another output directory or "
-                        "delete this one to start over"
+                        f"{self.root} already holds a study with a different config ({diff}; "
+                        f"see {self.manifest_path}); choose another output directory or delete "
+                        "this one to start over"
                     )
                 check(stored, config)
                 manifest["config"] = config

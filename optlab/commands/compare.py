@@ -97,12 +97,17 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 def config_from_args(args: argparse.Namespace):
     """The StudyConfig given by --config (or the default) with command-line overrides."""
-    from optlab._checks import positive_int
+    from optlab._checks import MAX_STEPS, positive_int
     from optlab.study import DEFAULT_CONFIG, StudyConfig
 
     cfg = StudyConfig.from_toml(args.config) if args.config else DEFAULT_CONFIG
     counts = {
-        field: positive_int(f"--{field.replace('_', '-')}", getattr(args, field), allow_none=True)
+        field: positive_int(
+            f"--{field.replace('_', '-')}",
+            getattr(args, field),
+            allow_none=True,
+            maximum=MAX_STEPS if field in ("steps", "eval_every") else None,
+        )
         for field in ("seeds", "tuning_seeds", "budget", "steps", "eval_every")
     }
     over = {k: v for k, v in counts.items() if v is not None}
@@ -121,10 +126,29 @@ def config_from_args(args: argparse.Namespace):
     return cfg
 
 
+def _check_before_training(args: argparse.Namespace, cfg) -> None:
+    """Everything about the options that would otherwise fail after training."""
+    from optlab import _checks
+
+    if args.baseline is not None and not args.no_report:
+        _checks.one_of("--baseline", args.baseline, cfg.optimizers)
+    _checks.writable_dir("--out", args.out)
+
+
+def _stored_runs(out) -> int:
+    from optlab.store import Store
+
+    try:
+        return len(Store(out).run_ids())
+    except (OSError, ValueError):
+        return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from optlab.study import run_study
 
     cfg = config_from_args(args)
+    _check_before_training(args, cfg)
     quiet = bool(args.quiet)
     log = None if quiet else print
     t0 = time.perf_counter()
@@ -137,8 +161,19 @@ def run(args: argparse.Namespace) -> int:
         )
     progress = not quiet and sys.stdout.isatty()
     allow = ("search",) if args.widen else ()
-    res = run_study(cfg, args.out, progress=progress, log=log, allow=allow)
-    _print_reuse(res, quiet)
+
+    def run(cfg):
+        try:
+            res = run_study(cfg, args.out, progress=progress, log=log, allow=allow)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"{_stored_runs(args.out)} runs stored in {args.out}; rerun the same command "
+                "to resume"
+            ) from None
+        _print_reuse(res, quiet)
+        return res
+
+    res = run(cfg)
     if args.widen:
         widened = res.widened_search()
         if widened:
@@ -147,8 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 print("--widen: searching again with " + ", ".join(
                     f"{o}.{h} = {spec}" for o, sp in widened.items() for h, spec in sp.items()
                 ))  # fmt: skip
-            res = run_study(cfg, args.out, progress=progress, log=log, allow=allow)
-            _print_reuse(res, quiet)
+            res = run(cfg)
         elif not quiet:
             print("--widen: no selected hyperparameter is at the edge of a widenable range")
     train_s = time.perf_counter() - t0

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from optlab._checks import one_of
+    from optlab._checks import one_of, writable_dir
     from optlab.plot import study as plot_study
     from optlab.study import load_study
 
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     for f in formats:
         one_of("--formats entry", f, _FORMATS)
     res = load_study(args.dir)
+    if args.baseline is not None:
+        one_of("--baseline", args.baseline, res.optimizers)
+    writable_dir("--out" if args.out else "study directory", args.out or args.dir)
     written = plot_study.write_report(res, args.out, baseline=args.baseline, formats=formats)
     if not args.quiet:
         results_md = next((p for p in written if p.name == "results.md"), None)

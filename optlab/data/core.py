@@ -253,7 +253,9 @@ def load(
       TypeError: an option the loader does not accept.
     """
     if name not in _LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {names()}")
+        raise ValueError(
+            f"unknown dataset {name!r}{_checks.suggest(name, names())}; known datasets: {names()}"
+        )
     seed = _checks.int_at_least("seed", seed, 0)
     fr = _check_fractions(fractions)
     loader = _LOADERS[name]
@@ -264,7 +266,7 @@ def load(
     ]
     unknown = sorted(set(kw) - set(accepted))
     if unknown:
-        raise TypeError(
+        raise _checks.ArgumentTypeError(
             f"dataset {name!r} got unknown option(s) {unknown}; accepted: {[*_COMMON, *accepted]}"
         )
     return loader(seed=seed, fractions=fr, standardize=bool(standardize), **kw)

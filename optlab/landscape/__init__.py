@@ -13,7 +13,8 @@ Submodules: ``directions`` (random/filter-normalized, PCA, plane/line through po
 ``analysis`` (a package: ``grid``, ``merge_tree``, ``refine``, ``results``: minima, saddles,
 barriers, basins), ``curvature`` (HVP, Lanczos, Hutchinson, SLQ), ``paths`` (low-loss paths
 between two solutions: Bezier curves, polygonal chains, nudged elastic bands) and ``io``
-(JSON + npz files). Nothing here depends on training: ``optlab.pipelines.landscape`` combines the two.
+(JSON + npz files). Nothing here depends on training: ``optlab.pipelines.landscape``
+combines the two.
 """
 
 from optlab.landscape.analysis import (

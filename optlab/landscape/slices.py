@@ -360,6 +360,8 @@ def slice_2d(
     """
     check_same_tree(params, d1, "d1")
     check_same_tree(params, d2, "d2")
+    warn_zero_direction(d1, "d1")
+    warn_zero_direction(d2, "d2")
     a = as_grid_axis(alphas, "alphas")
     b = as_grid_axis(betas, "betas")
     aa, bb = np.meshgrid(a, b, indexing="ij")
@@ -368,6 +370,24 @@ def slice_2d(
         loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype, shard=shard
     )
     return out.reshape(a.size, b.size)
+
+
+def warn_zero_direction(d, name: str) -> None:
+    """Warn when the direction ``d`` is zero: the slice is constant along it."""
+    try:
+        norm = math.sqrt(sum(float(np.sum(np.square(np.asarray(x, np.float64))))
+                             for x in jax.tree_util.tree_leaves(d)))  # fmt: skip
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return  # traced: nothing to say before running
+    if norm == 0.0:
+        import warnings
+
+        warnings.warn(
+            f"direction {name} is zero (norm 0): the slice is constant along it; give a "
+            "non-zero direction (e.g. random_directions)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def slice_function(loss_fn: Callable, params, d1, d2) -> Callable[[jax.Array], jax.Array]:

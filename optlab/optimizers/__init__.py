@@ -19,7 +19,10 @@ import optax
 from optlab.optimizers import _optax, custom  # noqa: F401  (registers the built-ins)
 from optlab.optimizers._registry import (
     Entry,
+    Range,
     check_finite,
+    check_range,
+    check_type,
     concrete_float,
     defaults,
     entry,
@@ -30,6 +33,8 @@ from optlab.optimizers._registry import (
 
 __all__ = [
     "Entry",
+    "Range",
+    "check_range",
     "defaults",
     "defaults_table",
     "entry",
@@ -130,7 +135,10 @@ def get(
 
     Raises:
       ValueError: unknown name, unknown hyperparameter, non-positive or non-finite learning rate,
-        non-finite hyperparameters, bad schedule options.
+        non-finite hyperparameters or ones outside the range the optimizer declares
+        (``entry(name).ranges``, e.g. ``b1`` in ``[0, 1)``), bad schedule options.
+      TypeError: a string given for a numeric hyperparameter (``_checks.ArgumentTypeError``,
+        also a ``ValueError``).
     """
     e = entry(name)
     unknown = sorted(set(hyperparams) - set(e.keywords) - {"learning_rate"})
@@ -140,7 +148,10 @@ def get(
             f"optimizer {name!r} does not take hyperparameter(s) {unknown}; accepted: {accepted}"
         )
     for key, value in hyperparams.items():
+        check_type(name, key, value)
         check_finite(name, key, value)
+        check_range(name, key, value)
+    check_type(name, "learning_rate", learning_rate)
     if learning_rate is None:
         learning_rate = e.defaults.get("learning_rate")
     _check_learning_rate(name, learning_rate)
@@ -159,6 +170,7 @@ def get(
         ("clip_value", clip_value),
         ("weight_decay", weight_decay),
     ):
+        check_type(name, key, value)
         check_finite(name, key, value)
         v = concrete_float(value)
         if v is not None and v < 0:

@@ -6,9 +6,11 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import optax
+
+from optlab._checks import ArgumentTypeError, suggest
 
 # Keyword arguments of a factory that are not numeric hyperparameters (dtypes, masks,
 # sub-transformations). They are accepted by ``get`` but not listed as defaults.
@@ -36,6 +38,56 @@ class Entry:
     source: str = "optlab"
     reference: str = ""
     keywords: tuple[str, ...] = field(default=())
+    ranges: Mapping[str, Range] = field(default_factory=dict)
+
+
+class Range(NamedTuple):
+    """The valid values of one hyperparameter: ``low`` to ``high`` (``None``: unbounded), each
+    end open or closed; ``integer`` for counts. ``str(Range(0, 1, high_open=True))`` is
+    ``"[0, 1)"``.
+
+    Example:
+        >>> str(Range(0.0, None, low_open=True))
+        '> 0'
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def __str__(self) -> str:
+        kind = "an integer " if self.integer else ""
+        if self.high is None:
+            return f"{kind}{'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.low is None:
+            return f"{kind}{'<' if self.high_open else '<='} {_num(self.high)}"
+        lo, hi = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"{kind}in {lo}{_num(self.low)}, {_num(self.high)}{hi}"
+
+    def contains(self, v: float) -> bool:
+        """Whether the real number ``v`` is in the range."""
+        if self.integer and v != int(v):
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return self.high is None or (v < self.high if self.high_open else v <= self.high)
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _as_range(key: str, r) -> Range:
+    if isinstance(r, Range):
+        return r
+    if isinstance(r, tuple) and len(r) == 2:
+        return Range(*r)
+    raise ValueError(
+        f"range of hyperparameter {key!r} must be an optimizers.Range or a (low, high) tuple, "
+        f"got {r!r}"
+    )
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -65,11 +117,14 @@ def register(
     description: str = "",
     source: str = "optlab",
     reference: str = "",
+    ranges: Mapping[str, Range | tuple] | None = None,
 ):
     """Decorator registering ``factory(learning_rate, **hyperparams)`` under ``name``.
 
     The factory must return an ``optax.GradientTransformation``. Its keyword defaults are
-    recorded (``defaults`` overrides or adds, e.g. a default ``learning_rate``).
+    recorded (``defaults`` overrides or adds, e.g. a default ``learning_rate``). ``ranges``
+    (optional) gives the valid values of hyperparameters, ``{"beta": Range(0, 1,
+    high_open=True)}`` or a closed ``(low, high)``: ``get`` refuses values outside them.
 
     Example:
         >>> import optax
@@ -88,6 +143,13 @@ def register(
             raise ValueError(f"optimizer {name!r} is already registered; pick another name")
         sig_defaults, keywords = _signature_defaults(factory)
         merged = {**sig_defaults, **(defaults or {})}
+        checked = {k: _as_range(k, r) for k, r in (ranges or {}).items()}
+        unknown = sorted(set(checked) - set(keywords))
+        if unknown:
+            raise ValueError(
+                f"optimizer {name!r}: ranges name hyperparameter(s) {unknown} that the factory "
+                f"does not take; accepted: {list(keywords)}"
+            )
         _REGISTRY[name] = Entry(
             name,
             factory,
@@ -96,6 +158,7 @@ def register(
             source,
             reference,
             keywords,
+            checked,
         )
         return factory
 
@@ -118,7 +181,8 @@ def entry(name: str) -> Entry:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown optimizer {name!r}; known optimizers: {', '.join(names())}"
+            f"unknown optimizer {name!r}{suggest(name, names())}; known optimizers: "
+            f"{', '.join(names())}"
         ) from None
 
 
@@ -153,3 +217,29 @@ def check_finite(name: str, key: str, value) -> None:
     v = concrete_float(value)
     if v is not None and not math.isfinite(v):
         raise ValueError(f"{name}: hyperparameter {key}={value!r} must be finite")
+
+
+def check_type(name: str, key: str, value) -> None:
+    """Reject strings (and bytes) for numeric hyperparameters before optax sees them."""
+    if key not in _NON_NUMERIC and isinstance(value, (str, bytes)):
+        raise ArgumentTypeError(
+            f"optimizer {name!r}: hyperparameter {key} must be a number, got the string "
+            f"{value!r} (write {key}={_unquoted(value)} without quotes)"
+        )
+
+
+def _unquoted(value) -> str:
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return "<a number>"
+
+
+def check_range(name: str, key: str, value) -> None:
+    """Reject a concrete value outside the range ``name`` declares for ``key`` (if any)."""
+    r = _REGISTRY[name].ranges.get(key) if name in _REGISTRY else None
+    v = concrete_float(value)
+    if r is None or v is None or not math.isfinite(v):
+        return
+    if not r.contains(v):
+        raise ValueError(f"optimizer {name!r}: hyperparameter {key} must be {r}, got {value!r}")

@@ -14,7 +14,10 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from optlab.optimizers._registry import register
+from optlab.optimizers._registry import Range, register
+
+_UNIT = Range(0.0, 1.0, high_open=True)
+_NON_NEGATIVE = Range(0.0, None)
 
 
 def _lr_at(learning_rate, count):
@@ -51,7 +54,12 @@ class HeavyBallState(NamedTuple):
     velocity: optax.Updates
 
 
-@register("heavy-ball", defaults={"learning_rate": 1e-2}, reference="Polyak (1964)")
+@register(
+    "heavy-ball",
+    defaults={"learning_rate": 1e-2},
+    reference="Polyak (1964)",
+    ranges={"beta": _UNIT},
+)
 def heavy_ball(learning_rate=1e-2, beta: float = 0.9) -> optax.GradientTransformation:
     """Polyak's heavy-ball momentum: ``v ← β v - η ∇L(θ)``, ``θ ← θ + v``.
 
@@ -77,7 +85,13 @@ class AdamState(NamedTuple):
     nu: optax.Updates
 
 
-@register("adam-ref", defaults={"learning_rate": 1e-3}, reference="Kingma & Ba (2015)")
+@register(
+    "adam-ref",
+    defaults={"learning_rate": 1e-3},
+    reference="Kingma & Ba (2015)",
+    ranges={"b1": _UNIT, "b2": _UNIT, "eps": Range(0.0, None, low_open=True),
+            "eps_root": _NON_NEGATIVE},
+)  # fmt: skip
 def adam_ref(
     learning_rate=1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0
 ) -> optax.GradientTransformation:
@@ -117,7 +131,9 @@ class NewtonCGState(NamedTuple):
     "newton-cg",
     defaults={"learning_rate": 1.0},
     reference="Nocedal & Wright (2006), Numerical Optimization, Alg. 7.1; Martens (2010)",
-)
+    ranges={"damping": _NON_NEGATIVE, "cg_iters": Range(1, None, integer=True),
+            "cg_tol": _NON_NEGATIVE},
+)  # fmt: skip
 def newton_cg(
     learning_rate=1.0, damping: float = 1e-3, cg_iters: int = 20, cg_tol: float = 1e-6
 ) -> optax.GradientTransformationExtraArgs:

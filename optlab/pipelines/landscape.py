@@ -51,8 +51,10 @@ __all__ = [
     "StoredRun",
     "LandscapeResult",
     "PlaneSpec",
+    "TrainingDiverged",
     "build_plane",
     "load_study_runs",
+    "check",
     "loss_function",
     "parse_hyperparams",
     "run",
@@ -74,7 +76,7 @@ class LandscapeConfig:
 
     Attributes:
       problem, optimizer: registered names.
-      learning_rate: ``None`` uses the problem's default.
+      learning_rate: ``None`` uses the problem's default; else a finite number > 0.
       steps: training steps; ``seed``: training and direction seed.
       directions: one of :data:`DIRECTIONS`; ``None``: ``"axes"`` for 2-D analytic problems,
         else ``"random"``.
@@ -120,7 +122,14 @@ class LandscapeConfig:
 
     def __post_init__(self):
         _checks.int_at_least("resolution", self.resolution, 3)
-        _checks.int_at_least("steps", self.steps, 1)
+        _checks.steps("steps", self.steps)
+        _checks.real("learning_rate", self.learning_rate, minimum=0.0, strict=True,
+                     allow_none=True)  # fmt: skip
+        _checks.positive_int("batch_size", self.batch_size, allow_none=True)
+        _checks.real("persistence", self.persistence, minimum=0.0, allow_none=True)
+        _checks.int_at_least("seed", self.seed, 0)
+        _checks.one_of("split", self.split, ("train", "val", "test"))
+        _checks.one_of("dtype", self.dtype, ("float32", "float64"))
         r = self.coord_range
         if r is not None and not (len(r) == 2 and all(math.isfinite(x) for x in r) and r[0] < r[1]):
             raise ValueError(f"range must be two finite numbers LO < HI, got {list(r)}")
@@ -597,6 +606,83 @@ def _quantity(split: str, what: str = "loss") -> str:
     return {"train": "training", "val": "validation", "test": "test"}[split] + f" {what}"
 
 
+# --------------------------------------------------------------------------- the checks
+
+#: Peak bytes per grid point of the slice and its analysis (values, the padded grid, basin
+#: labels, the sort order and the merge tree's arrays): measured 175 B/point for the
+#: analysis of a 1500 x 1500 grid (max RSS), plus the slice's values.
+BYTES_PER_POINT = 200
+#: Seconds per grid point of the analysis on a 2-core CPU (the same measurement: 17 s).
+SECONDS_PER_POINT = 8e-6
+#: Warn above this many grid points.
+WARN_POINTS = 10**6
+
+
+class TrainingDiverged(ValueError):
+    """The training run of a landscape diverged: there is no trained point to slice around."""
+
+
+def check(cfg: LandscapeConfig) -> tuple[Any, str, Path, float]:
+    """Everything :func:`run` can check before training: ``(problem, directions, out,
+    learning rate)``.
+
+    Refuses (``ValueError``) an unknown problem or optimizer, a learning rate the optimizer
+    rejects, ``axes`` on a problem that is not a 2-D function, ``pca`` with fewer than 2
+    steps, a grid that cannot fit in memory and an ``out`` that is a file or not writable;
+    warns (``optlab._checks.CostWarning``) above :data:`WARN_POINTS` grid points. Creates
+    nothing.
+    """
+    from optlab import optimizers
+
+    problem = problems.get(cfg.problem)
+    analytic = problem.fn is not None
+    directions = cfg.directions or ("axes" if analytic else "random")
+    if directions == "axes" and not analytic:
+        raise ValueError(
+            f"directions 'axes' needs a 2-D analytic problem; {cfg.problem!r} is not one "
+            f"(use one of {[d for d in DIRECTIONS if d != 'axes']})"
+        )
+    if directions == "pca" and cfg.steps < 2:
+        raise ValueError(f"directions 'pca' needs steps >= 2 (3 snapshots), got {cfg.steps}")
+    if directions == "three-point" and problem.data is None:
+        inits = [problem.init(jax.random.key(s)) for s in _seeds(cfg, directions)]
+        if all(np.array_equal(np.asarray(inits[0]), np.asarray(x)) for x in inits[1:]):
+            raise ValueError(
+                f"directions 'three-point' needs three different solutions, but problem "
+                f"{cfg.problem!r} starts every seed at the same point (full-batch training "
+                "then ends at the same point); use another plane, e.g. 'random'"
+            )
+    lr = problem.default_learning_rate if cfg.learning_rate is None else cfg.learning_rate
+    optimizers.get(cfg.optimizer, learning_rate=lr)  # unknown name or a rejected value
+    n = cfg.resolution**2
+    what = f"a {cfg.resolution} x {cfg.resolution} landscape grid ({n:,} points)"
+    hint = "lower --resolution"
+    _checks.check_memory(what, n * BYTES_PER_POINT, hint=hint)
+    if n > WARN_POINTS:
+        import warnings
+
+        warnings.warn(
+            f"{what} needs about {n * BYTES_PER_POINT / 2**30:.1f} GiB and roughly "
+            f"{n * SECONDS_PER_POINT:.0f} s of analysis on a 2-core CPU, plus the slice; "
+            f"{hint}",
+            _checks.CostWarning,
+            stacklevel=3,
+        )
+    out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
+    _checks.writable_dir("out", out)
+    return problem, directions, out, lr
+
+
+def _check_diverged(cfg: LandscapeConfig, runs: list, seeds: list[int], lr: float) -> None:
+    for seed, r in zip(seeds, runs, strict=True):
+        if r.diverged:
+            raise TrainingDiverged(
+                f"training diverged: {cfg.optimizer} on {cfg.problem} (seed {seed}, learning "
+                f"rate {lr:g}) became non-finite at step {r.diverged_step} of {cfg.steps}; "
+                "there is no trained point to slice around. Lower the learning rate"
+            )
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -612,31 +698,29 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None):
       are in ``result.out``.
 
     Raises:
-      ValueError: ``directions="axes"`` for a problem that is not a 2-D function, ``"pca"``
-        with ``from_study`` (no trajectory is stored), an unknown problem, optimizer or
-        hyperparameter.
+      ValueError: everything :func:`check` refuses, ``"pca"`` with ``from_study`` (no
+        trajectory is stored) and an unknown hyperparameter, before training;
+        :class:`TrainingDiverged` (a ``ValueError``) after training, naming the step.
     """
     log = log or (lambda msg: None)
-    problem = problems.get(cfg.problem) if cfg.from_study is None else None
-    analytic = problem is not None and problem.fn is not None
-    directions = cfg.directions or ("axes" if analytic else "random")
-    if directions == "axes" and not analytic:
-        raise ValueError("directions 'axes' needs a 2-D analytic problem")
+    problem, directions, out, lr = check(cfg)
     if directions == "pca" and cfg.from_study is not None:
         raise ValueError(
             "directions 'pca' needs a training trajectory, and a study stores only final "
             "params; use random, three-point, hessian or line with --from-study"
         )
-    lr = cfg.learning_rate or (problem.default_learning_rate if problem else None)
-    if problem is not None:
+    if cfg.from_study is not None:
+        problem = None  # the study's own problem (with its options) comes from the store
+    else:
         _check_optimizer(cfg, lr)
     if directions == "line":
         return run_line(cfg, log=log, problem=problem, learning_rate=lr)
-    out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-{directions}")
     out.mkdir(parents=True, exist_ok=True)
 
     problem, runs, seeds, train_seconds = _obtain_runs(cfg, problem, directions, lr)
     stored = cfg.from_study is not None
+    if not stored:
+        _check_diverged(cfg, runs, seeds, lr)
     analytic = problem.fn is not None
     log(_describe_runs(runs, train_seconds, stored, problem))
     loss_fn = loss_function(problem, cfg.split)
@@ -762,10 +846,14 @@ def run_line(
     problem = problem if problem is not None else (
         problems.get(cfg.problem) if cfg.from_study is None else None
     )  # fmt: skip
-    lr = learning_rate or (problem.default_learning_rate if problem else None)
+    if learning_rate is None and problem is not None:
+        learning_rate = problem.default_learning_rate
+    lr = learning_rate
     out = Path(cfg.out or f"results/landscape/{cfg.problem}-{cfg.optimizer}-line")
     out.mkdir(parents=True, exist_ok=True)
     problem, runs, seeds, seconds = _obtain_runs(cfg, problem, "line", lr)
+    if cfg.from_study is None:
+        _check_diverged(cfg, runs, seeds, lr)
     log(_describe_runs(runs, seconds, cfg.from_study is not None, problem))
     w0, w1 = (jax.tree_util.tree_map(jnp.asarray, r.final_params) for r in runs)
     lo, hi = cfg.coord_range or (-0.5, 1.5)

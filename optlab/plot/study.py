@@ -38,6 +38,7 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 
+from optlab import _checks
 from optlab._io import atomic_write_text
 from optlab.plot._mpl import new_figure, save
 
@@ -614,6 +615,8 @@ def write_report(
       baseline: optimizer for paired comparisons (default: the first in the study).
       formats: figure formats.
     """
+    if baseline is not None:  # before any figure is written
+        _checks.one_of("baseline", baseline, res.optimizers)
     root = Path(out_dir) if out_dir is not None else Path(res.root)
     fig_dir, tab_dir = root / "figures", root / "tables"
     written: list[Path] = []

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from optlab import _checks
 from optlab import data as data_lib
 from optlab.data import Dataset, Split
 
@@ -230,7 +231,9 @@ def register_table(
 
 def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
-        raise ValueError(f"unknown problem {name!r}; known problems: {names()}")
+        raise ValueError(
+            f"unknown problem {name!r}{_checks.suggest(name, names())}; known problems: {names()}"
+        )
     return _REGISTRY[name]
 
 
@@ -273,7 +276,13 @@ def get(name: str, **kw: Any) -> Problem:
     accepted = options(name)
     unknown = sorted(set(kw) - set(accepted))
     if unknown:
-        raise TypeError(
+        raise _checks.ArgumentTypeError(
             f"problem {name!r} got unknown option(s) {unknown}; accepted: {sorted(accepted)}"
         )
-    return factory(**kw)
+    problem = factory(**kw)
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"the factory registered as problem {name!r} ({getattr(factory, '__name__', factory)})"
+            f" returned {type(problem).__name__} {problem!r:.40}, not an optlab.problems.Problem"
+        )
+    return problem

@@ -193,11 +193,15 @@ class StudyConfig:
             raise ValueError(f"{where}: optimizers is empty; choose from {optimizers.names()}")
         for p in self.problems:
             if p not in problems.names():
-                raise ValueError(f"{where}: unknown problem {p!r}; known: {problems.names()}")
+                raise ValueError(
+                    f"{where}: unknown problem {p!r}{_checks.suggest(p, problems.names())}; "
+                    f"known: {problems.names()}"
+                )
         for o in self.optimizers:
             if o not in optimizers.names():
                 raise ValueError(
-                    f"{where}: unknown optimizer {o!r}; known: {', '.join(optimizers.names())}"
+                    f"{where}: unknown optimizer {o!r}{_checks.suggest(o, optimizers.names())}; "
+                    f"known: {', '.join(optimizers.names())}"
                 )
         for label, names in (("problems", self.problems), ("optimizers", self.optimizers)):
             if len(set(names)) != len(names):
@@ -217,12 +221,13 @@ class StudyConfig:
             )
 
     def _validate_numbers(self, where: str) -> None:
-        for name in ("budget", "tuning_seeds", "seeds", "steps"):
+        for name in ("budget", "tuning_seeds", "seeds"):
             _checks.positive_int(f"{where}: {name}", getattr(self, name))
+        _checks.steps(f"{where}: steps", self.steps)
         _checks.positive_int(f"{where}: eval_every", self.eval_every, allow_none=True)
         _checks.int_at_least(f"{where}: search_seed", self.search_seed, 0)
         for p, s in self.problem_steps.items():
-            _checks.positive_int(f"{where}: problem_steps.{p}", s)
+            _checks.steps(f"{where}: problem_steps.{p}", s)
         for p, t in self.targets.items():
             _checks.real(f"{where}: targets.{p}", t)
 
@@ -244,10 +249,14 @@ class StudyConfig:
                         f"accepted: {accepted}"
                     )
                 dim = Dim.parse(spec, f"{where}: search.{o}.{h}")
-                if h == "learning_rate" and any(
-                    v <= 0 for v in ((dim.low,) if dim.low is not None else dim.values)
-                ):
+                ends = (dim.low, dim.high) if dim.low is not None else dim.values
+                if h == "learning_rate" and any(v <= 0 for v in ends):
                     raise ValueError(f"{where}: search.{o}.learning_rate must be > 0")
+                for v in ends:
+                    try:
+                        optimizers.check_range(o, h, v)
+                    except ValueError as err:
+                        raise ValueError(f"{where}: search.{o}.{h}: {err}") from None
 
     def _validate_problems(self, where: str) -> None:
         """Problem options and metrics: builds the problems (cheap: the data are small)."""

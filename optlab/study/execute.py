@@ -119,6 +119,7 @@ def run_study(
 
     config.validate()
     built = {p: config.build_problem(p) for p in config.problems}
+    check_cost(config, built)
     infos = {p: problem_info(pb) for p, pb in built.items()}
     store = Store(out).init(
         config.to_dict(),
@@ -150,6 +151,36 @@ def run_study(
     results = load_study(out)
     store.write_csv("summary.csv", results.summary_rows())
     return results
+
+
+def check_cost(config: StudyConfig, built: dict) -> None:
+    """Before anything is written: refuse a study whose largest sweep cannot fit in memory,
+    warn (``optlab._checks.CostWarning``) when one is large or the study has more than
+    ``optlab.sweep.validate.WARN_RUN_STEPS`` optimizer steps in all. ``built``: the problems."""
+    import warnings
+
+    from optlab import _checks
+    from optlab.study.space import count_trials
+    from optlab.sweep import validate
+
+    total = 0
+    for p in config.problems:
+        for o in config.optimizers:
+            tuning = count_trials(config.space_of(o), budget=config.budget) * config.tuning_seeds
+            runs = max(tuning, config.seeds)
+            steps = config.steps_of(p)
+            total += (tuning + config.seeds) * steps
+            validate.check_cost(
+                built[p], runs=runs, steps=steps, eval_every=config.eval_every_of(p),
+                what=f"the {o} sweep on {p} ({runs:,} runs x {steps:,} steps)",
+            )  # fmt: skip
+    if total > validate.WARN_RUN_STEPS:
+        warnings.warn(
+            f"this study trains {total:.2g} optimizer steps in all; it may take many minutes "
+            "(fewer trials, seeds or steps make it shorter)",
+            _checks.CostWarning,
+            stacklevel=3,
+        )
 
 
 def _run_plan(

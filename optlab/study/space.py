@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dim", "default_space", "sample_trials"]
+__all__ = ["Dim", "default_space", "count_trials", "sample_trials"]
 
 _SAMPLED = ("log-uniform", "uniform")
 
@@ -43,6 +43,8 @@ class Dim:
         if isinstance(spec, bool):
             return Dim("fixed", values=(spec,))
         if isinstance(spec, (int, float)):
+            if not math.isfinite(spec):
+                raise ValueError(f"{where}: must be a finite number, got {spec!r}")
             return Dim("fixed", values=(float(spec),))
         if not isinstance(spec, Mapping) or len(spec) != 1:
             raise ValueError(
@@ -106,6 +108,15 @@ def default_space(optimizer: str) -> dict[str, Dim]:
     if lr0 is None:
         return {}
     return {"learning_rate": Dim("log-uniform", float(lr0) / 10.0, float(lr0) * 100.0)}
+
+
+def count_trials(space: Mapping[str, Dim], *, budget: int) -> int:
+    """``len(sample_trials(space, budget=budget, ...))`` without drawing them."""
+    if not space:
+        return 1
+    if not any(d.kind in _SAMPLED for d in space.values()):
+        return math.prod(len(d.values) for d in space.values() if d.kind == "grid")
+    return int(budget)
 
 
 def sample_trials(

@@ -159,8 +159,11 @@ def sweep(
     Raises:
       ValueError: unknown problem/optimizer, a hyperparameter the optimizer does not take, an
         empty value list, non-numeric or non-finite swept values, a non-positive learning rate,
-        non-positive ``steps``, negative or non-integer seeds, an empty seed list, an unknown
-        ``method`` — all before anything is compiled or trained.
+        non-positive ``steps`` (or more than ``2**31 - 1``), values outside the range the
+        optimizer declares, negative or non-integer seeds, an empty seed list, an unknown
+        ``method``, results that cannot fit in the available memory — all before anything is
+        compiled or trained. Repeated seeds and very large sweeps warn
+        (``optlab._checks.CostWarning``).
     """
     req = validate(
         problem, optimizer, grid=grid, seeds=seeds, steps=steps, fixed=fixed,

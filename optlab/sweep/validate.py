@@ -6,7 +6,9 @@ given and what is accepted; none costs a compile (``tests/test_sweep.py`` checks
 
 from __future__ import annotations
 
+import collections
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -19,7 +21,18 @@ from optlab import optimizers as optimizers_lib
 from optlab import problems as problems_lib
 from optlab.train.api import resolve_problem
 
-__all__ = ["METHODS", "Request", "validate", "check_sweepable", "make_optimizer"]
+__all__ = [
+    "METHODS",
+    "Request",
+    "validate",
+    "check_sweepable",
+    "check_cost",
+    "estimate_bytes",
+    "make_optimizer",
+]
+
+#: Warn when a sweep asks for more than this many optimizer steps in all (runs x steps).
+WARN_RUN_STEPS = 10**8
 
 METHODS = ("auto", "lanes", "vmap", "map")
 
@@ -58,6 +71,7 @@ def _check_value(opt_name: str, key: str, value, where: str):
         )
     if not math.isfinite(float(value)):
         raise ValueError(f"{where}[{key!r}] must be finite, got {value!r}")
+    optimizers_lib.check_range(opt_name, key, value)
     if key == "learning_rate" and float(value) <= 0:
         raise ValueError(f"optimizer {opt_name!r}: learning_rate must be positive, got {value!r}")
     if key in _GENERIC_KEYWORDS and float(value) < 0:
@@ -125,7 +139,16 @@ def _seeds(seeds) -> list[int]:
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
-    return [_checks.int_at_least("each seed", s, 0) for s in seeds]
+    seeds = [_checks.int_at_least("each seed", s, 0) for s in seeds]
+    repeated = sorted(s for s, k in collections.Counter(seeds).items() if k > 1)
+    if repeated:
+        warnings.warn(
+            f"seeds {repeated} appear more than once in seeds={seeds}: those runs are identical "
+            "(trained twice); pass distinct seeds",
+            UserWarning,
+            stacklevel=4,
+        )
+    return seeds
 
 
 def validate(
@@ -137,13 +160,19 @@ def validate(
     grid = _grid(optimizer, grid, accepted)
     fixed = _fixed(optimizer, fixed, grid, accepted)
     seeds = _seeds(seeds)
-    steps = _checks.positive_int("steps", steps)
+    steps = _checks.steps("steps", steps)
     eval_every = _checks.positive_int("eval_every", eval_every, allow_none=True)
     batch_size_runs = _checks.positive_int("batch_size_runs", batch_size_runs, allow_none=True)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; accepted: {list(METHODS)}")
     chunks = _checks.positive_int("chunks", chunks, allow_none=True)
     check_sweepable(optimizer, fixed, list(grid))
+    check_cost(
+        problem,
+        runs=math.prod(len(v) for v in grid.values()) * len(seeds),
+        steps=steps,
+        eval_every=eval_every or max(1, steps // 100),
+    )
     return Request(
         problem=problem,
         optimizer=optimizer,
@@ -188,3 +217,34 @@ def check_sweepable(name: str, fixed: Mapping[str, Any], swept: Sequence[str]) -
             f"it needs concrete values ({type(e).__name__}); move them to fixed= (one sweep per "
             f"value) or drop the setting that needs them"
         ) from None
+
+
+def estimate_bytes(problem, *, runs: int, steps: int, eval_every: int) -> int:
+    """Rough peak memory of a sweep's results and states: per run the step curves (loss and
+    gradient norm), the evaluation curves and about six copies of the params (params,
+    optimizer state, gradients, initial and final params), in float32."""
+    shapes = jax.eval_shape(problem.init, jax.random.key(0))
+    n_params = sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(shapes))
+    evals = steps // eval_every + 1
+    per_run = 4 * (2 * steps + evals * (1 + len(problem.metrics)) + 6 * n_params)
+    return runs * per_run
+
+
+def check_cost(problem, *, runs: int, steps: int, eval_every: int, what: str = "") -> None:
+    """Refuse a sweep whose results cannot fit in the available memory; warn when it is large
+    (above 1 GiB, or more than :data:`WARN_RUN_STEPS` optimizer steps in all)."""
+    what = what or f"a sweep of {runs:,} runs x {steps:,} steps on {problem.name!r}"
+    nbytes = estimate_bytes(problem, runs=runs, steps=steps, eval_every=eval_every)
+    hint = "sweep fewer values or seeds, fewer steps, or split it into several sweeps"
+    _checks.check_memory(what, nbytes, hint=hint)
+    if runs * steps > WARN_RUN_STEPS:
+        warnings.warn(
+            f"{what} is {runs * steps:.2g} optimizer steps in all; it may take many minutes "
+            f"(about {_gib(nbytes)} of results); {hint}",
+            _checks.CostWarning,
+            stacklevel=4,
+        )
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.2g} GiB"

@@ -29,7 +29,14 @@ from optlab import problems as problems_lib
 from optlab.train import loop
 from optlab.train.step import init_state, make_evaluate, make_step
 
-__all__ = ["Run", "train", "compile_count", "progress_bar", "resolve_problem"]
+__all__ = [
+    "Run",
+    "train",
+    "check_params",
+    "compile_count",
+    "progress_bar",
+    "resolve_problem",
+]
 
 
 @dataclass
@@ -186,7 +193,7 @@ class _Settings(NamedTuple):
 
 
 def _settings(steps, eval_every, snapshot_every, chunks, progress) -> _Settings:
-    steps = _checks.positive_int("steps", steps)
+    steps = _checks.steps("steps", steps)
     eval_every = _checks.positive_int("eval_every", eval_every, allow_none=True)
     eval_every = eval_every or max(1, steps // 100)
     snapshot_every = _checks.positive_int("snapshot_every", snapshot_every, allow_none=True)
@@ -316,6 +323,8 @@ def train(
     opt, opt_config = resolve_optimizer(optimizer, hyperparams)
     settings = _settings(steps, eval_every, snapshot_every, chunks, progress)
     layout = settings.layout
+    if params is not None:
+        check_params(problem, params, key)
 
     state = init_state(problem, opt, key, params)
     train_split, val_split = loop.splits(problem)
@@ -346,6 +355,27 @@ def train(
             "snapshot_every": settings.snapshot_every,
         },
     )
+
+
+def check_params(problem, params, key) -> None:
+    """``ValueError`` unless ``params`` has the structure and leaf shapes of
+    ``problem.init(key)`` (compared abstractly: nothing is initialized or compiled)."""
+    want = jax.eval_shape(problem.init, key)
+    want_def = jax.tree_util.tree_structure(want)
+    got_def = jax.tree_util.tree_structure(params)
+    if got_def != want_def:
+        raise ValueError(
+            f"params do not have the structure of problem {problem.name!r}'s parameters: "
+            f"got {got_def}, expected {want_def} (what problem.init(key) returns)"
+        )
+    for i, (w, g) in enumerate(
+        zip(jax.tree_util.tree_leaves(want), jax.tree_util.tree_leaves(params), strict=True)
+    ):
+        if tuple(np.shape(g)) != tuple(w.shape):
+            raise ValueError(
+                f"params leaf {i} of problem {problem.name!r} has shape {tuple(np.shape(g))}, "
+                f"expected {tuple(w.shape)}"
+            )
 
 
 def progress_bar(total: int, enabled: bool, desc: str = ""):

@@ -43,8 +43,11 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from optlab.landscape._util import check_bounds, check_resolution
@@ -76,6 +79,20 @@ __all__ = [
     "evaluate_grid",
     "find_minima",
 ]
+
+
+def _check_scalar(f: Callable) -> None:
+    """``ValueError`` unless ``f`` maps a shape-(2,) point to one number (traced abstractly)."""
+    if not callable(f):
+        raise TypeError(f"f must be a function z (2,) -> scalar, got {type(f).__name__}")
+    out = jax.eval_shape(f, jax.ShapeDtypeStruct((2,), jnp.float32))
+    shape = getattr(out, "shape", None)
+    if shape is None or math.prod(shape) != 1:
+        got = f"output shape {shape}" if shape is not None else f"{type(out).__name__} output"
+        raise ValueError(
+            f"f must map a shape-(2,) point to a scalar (shape ()), got {got}; reduce it, "
+            "e.g. with jnp.sum or by picking one output"
+        )
 
 
 def analyze_slice(
@@ -119,6 +136,7 @@ def analyze_slice(
     """
     bounds = check_bounds(bounds)
     nx, ny = check_resolution(resolution)
+    _check_scalar(f)
     alphas = np.linspace(bounds[0][0], bounds[0][1], nx)
     betas = np.linspace(bounds[1][0], bounds[1][1], ny)
     values = evaluate_grid(f, alphas, betas, batch_size=batch_size, dtype=dtype)
