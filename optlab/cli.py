@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -40,8 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         default=None,
         metavar="DIR",
-        help="keep compiled programs on disk (JAX's persistent cache) so reruns skip compiling; "
-        "DIR defaults to $OPTLAB_COMPILATION_CACHE or ~/.cache/optlab/jax",
+        help="folder for compiled programs kept on disk (JAX's persistent cache, on by default "
+        "so reruns skip compiling); DIR defaults to $OPTLAB_COMPILATION_CACHE or "
+        "~/.cache/optlab/jax",
+    )
+    parser.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk (also: OPTLAB_NO_COMPILATION_CACHE=1)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
@@ -51,13 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def compilation_cache_wanted(args, environ=None) -> bool:
+    """The persistent compilation cache is on unless ``--no-compilation-cache`` or
+    ``OPTLAB_NO_COMPILATION_CACHE`` (any value but ``""``/``0``) says otherwise."""
+    environ = os.environ if environ is None else environ
+    off = environ.get("OPTLAB_NO_COMPILATION_CACHE", "").strip().lower() not in ("", "0", "false")
+    return not (getattr(args, "no_compilation_cache", False) or off)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    if args.compilation_cache is not None:
+    if compilation_cache_wanted(args):
         from optlab import enable_compilation_cache
 
         enable_compilation_cache(args.compilation_cache or None)
