@@ -228,6 +228,12 @@ _LINEAR_UNARY = frozenset(
     """neg convert_element_type broadcast_in_dim reshape transpose squeeze reduce_sum copy
     copy_p slice rev""".split()
 )
+# operations whose axis parameters index the value's own (leading) axes: unchanged with the
+# points last
+_SAME_AXES = frozenset(
+    "reduce_sum reduce_max reduce_min reduce_prod argmax argmin squeeze cumsum cumlogsumexp "
+    "cummax cummin".split()
+)
 _CALLS = ("jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "remat",
           "checkpoint", "custom_lin")  # fmt: skip
 
@@ -382,7 +388,9 @@ class _Interpreter:
             if name == "convert_element_type" and not jnp.issubdtype(aval.dtype, jnp.floating):
                 return None
             return _Affine(parts, aval)
-        linear_in_any = name in ("mul", "dot_general") or (name == "div" and i == 0)
+        linear_in_any = name in ("mul", "dot_general", "conv_general_dilated") or (
+            name == "div" and i == 0
+        )
         if not linear_in_any:
             return None
 
@@ -427,8 +435,7 @@ class _Interpreter:
             out = jnp.reshape(x, (*params["new_sizes"], self.r))
         elif name == "transpose":
             out = jnp.transpose(x, (*params["permutation"], nd))
-        elif name in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
-                      "argmin", "squeeze", "cumsum", "cumlogsumexp", "cummax", "cummin"):  # fmt: skip
+        elif name in _SAME_AXES:
             out = eqn.primitive.bind(x, **params)  # axes index the leading (value) axes
         else:
             return None
