@@ -152,15 +152,3 @@ def test_explicit_batch_size_takes_the_map_path():
     fast = ls.compute_slice(ls.problem_loss(problem), params, d1, d2, a, a)
     assert fast.metadata["path"] == "lanes"
     np.testing.assert_allclose(fast.values, s.values, rtol=1e-5)
-
-
-def test_cli_landscape_takes_the_lanes_path(tmp_path):
-    # what users run: `optlab landscape` (and experiments/landscape_adder.py, through the same
-    # pipeline) must evaluate the adding network along the lanes, not the generic map
-    from optlab import cli
-
-    out = tmp_path / "adder"
-    argv = ["landscape", "--problem", "adder", "--steps", "20", "--resolution", "5"]
-    assert cli.main([*argv, "--out", str(out), "--quiet"]) == 0
-    s, _ = ls.load_slice(out / "slice")
-    assert s.metadata["path"] == "lanes"
