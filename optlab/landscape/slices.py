@@ -295,11 +295,12 @@ def _traced_layout(loss_fn, params, directions) -> str | None:
     return _PLANS.get((_cache.ref(loss_fn), treedef, shapes, len(directions)), check)
 
 
-def plan(loss_fn, params, directions, n_points, *, batch_size=None, n_devices=1) -> Plan:
+def plan(loss_fn, params, directions, n_points, *, batch_size=None, n_devices=1, fast=True) -> Plan:
     """The :class:`Plan` :func:`evaluate_points` takes for these arguments (params already
-    cast to the evaluation dtype)."""
+    cast to the evaluation dtype). ``fast=False`` (a data-parallel loss, ``shard="data"``)
+    keeps the plain ``lax.map`` path."""
     bs = _check_batch_size(batch_size, n_points)
-    if bs is None and n_devices == 1:
+    if bs is None and n_devices == 1 and fast:
         if _lanes_of(loss_fn) is not None:
             return Plan("lanes", LANES_CHUNK)
         layout = _traced_layout(loss_fn, params, directions)
@@ -367,7 +368,10 @@ def _evaluate(loss_fn, params, directions, pts, *, batch_size, dtype, devices, s
         ds = tuple(cast_tree(d, dt) for d in directions)
         devs = list(jax.local_devices()) if devices is None else list(devices)
         many = shard == "points" and len(devs) > 1 and n >= len(devs)
-        pl = plan(loss_fn, p, ds, n, batch_size=batch_size, n_devices=len(devs) if many else 1)
+        pl = plan(
+            loss_fn, p, ds, n, batch_size=batch_size, n_devices=len(devs) if many else 1,
+            fast=shard == "points",
+        )  # fmt: skip
         x = jnp.asarray(pts, dt)
         if pl.path == "lanes":
             out = _eval_lanes(_lanes_of(loss_fn), loss_fn.split, p, ds, x, pl.batch_size)
