@@ -46,6 +46,8 @@ __all__ = [
     "loss_reason",
     "lanes_loss",
     "to_lanes",
+    "batched_points",
+    "is_small",
 ]
 
 #: Largest total number of unrolled weight terms ``sum(fan_in * fan_out)``; wider MLPs are
@@ -291,6 +293,8 @@ class _Interpreter:
             for k, p in enumerate(v.parts):
                 if p is None:
                     continue
+                # a part may be a scalar literal (lax lets one broadcast in binary operations)
+                p = jnp.broadcast_to(jnp.asarray(p, dt), shape)
                 if k == 0:
                     term = self._broadcast(jnp.asarray(p, dt))
                 else:
