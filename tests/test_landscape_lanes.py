@@ -152,3 +152,25 @@ def test_explicit_batch_size_takes_the_map_path():
     fast = ls.compute_slice(ls.problem_loss(problem), params, d1, d2, a, a)
     assert fast.metadata["path"] == "lanes"
     np.testing.assert_allclose(fast.values, s.values, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["minor", "major"])
+def test_batched_points_program_runs_without_transfers(layout):
+    import jax.numpy as jnp
+
+    problem = problems.get("adder")
+    data = problem.data.train
+    params = problem.init(jax.random.key(0))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+
+    def loss(p):
+        return problem.loss(p, data)
+
+    g = np.linspace(-1, 1, 5)
+    pts = jnp.asarray(np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2), jnp.float32)
+    args = jax.device_put((params, (d1, d2), pts))
+    slices._eval_traced(loss, *args, layout, 8)  # compile outside the guard
+    with jax.transfer_guard("disallow"):
+        out = jax.block_until_ready(slices._eval_traced(loss, *args, layout, 8))
+    ref = ls.slice_2d(loss, params, d1, d2, g, g, batch_size=4)
+    np.testing.assert_allclose(np.asarray(out).reshape(5, 5), ref, rtol=1e-5)
