@@ -24,7 +24,16 @@ from pathlib import Path
 
 from benchmarks.common import format_table, machine
 
-MODULES = ["train_step", "get_batch", "sweep", "landscape", "curvature", "study"]
+MODULES = [
+    "train_step",
+    "get_batch",
+    "sweep",
+    "landscape",
+    "curvature",
+    "study",
+    "analysis",
+    "peers",
+]
 COLUMNS = ["benchmark", "case", "optlab_s", "baseline", "baseline_s", "ratio", "notes"]
 
 

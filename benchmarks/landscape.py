@@ -117,7 +117,6 @@ def mlp_case(quick: bool, rounds: int = 5) -> list[dict]:
     alphas = betas = np.linspace(-1, 1, res)
     npts = res * res
     flops = point_cost(loss_fn, params)["flops"]
-    auto = ls.auto_batch_size(loss_fn, params, npts)
     sizes = ([2, 4, 8] if quick else [1, 2, 4, 8, 32]) + [None]
     n_mm = 1024 if quick else 2048
     a_mm = jax.random.normal(jax.random.key(0), (n_mm, n_mm), jnp.float32)
@@ -154,7 +153,7 @@ def mlp_case(quick: bool, rounds: int = 5) -> list[dict]:
             {
                 "benchmark": "landscape slice",
                 "case": f"MLP 64-128-128-10, {n_samples} samples, {res}x{res}, "
-                + (f"chunk {bs}" if bs else f"auto chunk ({auto})"),
+                + (f"chunk {bs}" if bs else f"default ({_path(loss_fn, params, d1, d2, npts)})"),
                 "optlab_s": t,
                 "baseline": "Python loop of jitted per-point calls",
                 "baseline_s": best_loop,
@@ -184,6 +183,13 @@ def _auto_desc(loss_fn, params, n) -> str:
     bs = ls.auto_batch_size(loss_fn, params, n)
     par = auto_parallel(bs)
     return f"{par} x {max(1, bs // par)}" if par > 1 else str(bs)
+
+
+def _path(loss_fn, params, d1, d2, n) -> str:
+    from optlab.landscape.slices import plan
+
+    p = plan(loss_fn, params, (d1, d2), n)
+    return f"{p.path}, chunk {p.batch_size}"
 
 
 def adder_case(quick: bool) -> list[dict]:
@@ -229,8 +235,8 @@ def adder_case(quick: bool) -> list[dict]:
         lanes_row,
         {
             "benchmark": "landscape slice",
-            "case": f"adding network 2-3-1, {batch.x.shape[0]} samples, {res}x{res}, auto chunk "
-            f"({_auto_desc(loss_fn, params, n)})",
+            "case": f"adding network 2-3-1, {batch.x.shape[0]} samples, {res}x{res}, an ordinary "
+            f"loss_fn closure, default arguments (path {_path(loss_fn, params, d1, d2, n)})",
             "optlab_s": t,
             "baseline": "Python loop of jitted per-point calls",
             "baseline_s": t_loop,

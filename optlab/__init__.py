@@ -40,24 +40,44 @@ _SUBMODULES = (
 )
 
 
+def default_compilation_cache_dir() -> str:
+    """``$OPTLAB_COMPILATION_CACHE``, else ``$XDG_CACHE_HOME/optlab/jax`` (``~/.cache/...``)."""
+    import os
+
+    if os.environ.get("OPTLAB_COMPILATION_CACHE"):
+        return os.path.expanduser(os.environ["OPTLAB_COMPILATION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return os.path.expanduser(os.path.join(base, "optlab", "jax"))
+
+
 def enable_compilation_cache(path=None) -> str:
     """Keep compiled XLA programs on disk so later processes skip compilation.
 
-    Uses JAX's persistent compilation cache. ``path`` defaults to ``$OPTLAB_COMPILATION_CACHE``
-    or ``~/.cache/optlab/jax``. Returns the folder used. The ``optlab`` CLI turns it on with
-    ``--compilation-cache [DIR]``.
+    Uses JAX's persistent compilation cache. ``path`` defaults to
+    :func:`default_compilation_cache_dir` (``$OPTLAB_COMPILATION_CACHE`` or
+    ``~/.cache/optlab/jax``). Returns the folder used. The ``optlab`` CLI turns it on by
+    default (``--no-compilation-cache`` or ``OPTLAB_NO_COMPILATION_CACHE=1`` turn it off).
+    Before JAX is imported this only sets JAX's environment variables, so a command that
+    never compiles does not import JAX for it.
     """
     import os
+    import sys
 
-    import jax
-
-    path = os.path.expanduser(
-        str(path or os.environ.get("OPTLAB_COMPILATION_CACHE") or "~/.cache/optlab/jax")
-    )
+    path = os.path.expanduser(str(path or default_compilation_cache_dir()))
     os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    settings = {
+        "jax_compilation_cache_dir": path,
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
+    if "jax" in sys.modules:
+        import jax
+
+        for k, v in settings.items():
+            jax.config.update(k, v)
+    else:  # read by JAX when it is imported
+        for k, v in settings.items():
+            os.environ[k.upper()] = str(v)
     return path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import warnings
@@ -41,8 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         default=None,
         metavar="DIR",
-        help="keep compiled programs on disk (JAX's persistent cache) so reruns skip compiling; "
-        "DIR defaults to $OPTLAB_COMPILATION_CACHE or ~/.cache/optlab/jax",
+        help="folder for compiled programs kept on disk (JAX's persistent cache, on by default "
+        "so reruns skip compiling); DIR defaults to $OPTLAB_COMPILATION_CACHE or "
+        "~/.cache/optlab/jax",
+    )
+    parser.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk (also: OPTLAB_NO_COMPILATION_CACHE=1)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in _command_modules():
@@ -50,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
+
+
+def compilation_cache_wanted(args, environ=None) -> bool:
+    """The persistent compilation cache is on unless ``--no-compilation-cache`` or
+    ``OPTLAB_NO_COMPILATION_CACHE`` (any value but ``""``/``0``) says otherwise."""
+    environ = os.environ if environ is None else environ
+    off = environ.get("OPTLAB_NO_COMPILATION_CACHE", "").strip().lower() not in ("", "0", "false")
+    return not (getattr(args, "no_compilation_cache", False) or off)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     prefix = f"optlab {args.command}"
     try:
-        if args.compilation_cache is not None:
+        if compilation_cache_wanted(args):
             from optlab import enable_compilation_cache
 
             enable_compilation_cache(args.compilation_cache or None)

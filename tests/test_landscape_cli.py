@@ -76,6 +76,8 @@ def test_cli_network_random_plane(tmp_path):
     assert s.values.shape == (11, 11) and np.all(np.isfinite(s.values))
     md = s.metadata
     assert md["normalization"] == "filter" and md["seeds"] == [0]
+    # the path users get: the adding network's grid points along the vector lanes
+    assert md["path"] == "lanes"
     assert {"d1_norm", "d2_norm", "cosine", "step_relative"} <= set(md)
 
 

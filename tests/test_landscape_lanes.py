@@ -63,3 +63,114 @@ def test_problem_loss_rejects_bad_split_and_analytic_problems():
         ls.problem_loss(problems.get("adder"), "validation")
     with pytest.raises(ValueError, match="has no data"):
         ls.problem_loss(problems.get("rosenbrock"))
+
+
+# ---- any loss: the jaxpr evaluator (optlab.lanes.batched_points) -----------------------------
+
+
+def _closure_slice(loss_fn, params, d1, d2, alphas, betas):
+    s = ls.compute_slice(loss_fn, params, d1, d2, alphas, betas)
+    return s.values, s.metadata["path"]
+
+
+def test_ordinary_closure_takes_points_minor_path_and_matches_numpy():
+    # a plain closure (not problem_loss) of the adding network: the small-model fast path
+    problem = problems.get("adder")
+    data = problem.data.train
+    params = problem.init(jax.random.key(0))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+    alphas, betas = np.linspace(-1, 1, 6), np.linspace(-0.5, 1.5, 5)
+    got, path = _closure_slice(lambda p: problem.loss(p, data), params, d1, d2, alphas, betas)
+    assert path == "minor"
+    want = np.array(
+        [[np_loss(problem, shifted(params, d1, d2, a, b), data) for b in betas] for a in alphas]
+    )
+    np.testing.assert_allclose(got, want, rtol=2e-5)
+
+
+def test_wider_mlp_closure_takes_points_major_path_and_matches_numpy():
+    from optlab import losses, mlp
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 40)
+    params = mlp.init(jax.random.key(0), (8, 32, 32, 4))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+    alphas, betas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 4)
+    got, path = _closure_slice(
+        lambda p: losses.softmax_cross_entropy(mlp.apply(p, x), y), params, d1, d2, alphas, betas
+    )
+    assert path == "major"
+
+    class P:  # np_loss reads the task only
+        data = type("D", (), {"task": "classification"})
+
+    split = type("S", (), {"x": x, "y": y})
+    want = np.array(
+        [[np_loss(P, shifted(params, d1, d2, a, b), split) for b in betas] for a in alphas]
+    )
+    np.testing.assert_allclose(got, want, rtol=2e-5)
+
+
+@pytest.mark.parametrize("layout", ["minor", "major"])
+def test_batched_points_rules_and_vmap_fallback_match_numpy(layout):
+    # an affine first layer, a tanh, a sort (no rule of its own: the vmap fallback), a
+    # contraction over a middle axis and a max-reduction, against numpy float64
+    import jax.numpy as jnp
+
+    from optlab import lanes
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    w = rng.normal(size=(3, 5)).astype(np.float32)
+    u = rng.normal(size=(3, 5)).astype(np.float32)
+
+    def g(a, b):
+        h = jnp.tanh(x @ (w + a * u) + b)
+        return jnp.max(jnp.sort(h, axis=1)[:, -2:].sum(1)) + jnp.einsum("ij,ij->", h, h) * a
+
+    fn, rules = lanes.batched_points(g, 2, layout)
+    pts = rng.normal(size=(9, 2)).astype(np.float32)
+    got = np.asarray(jax.jit(fn)(pts))
+    want = []
+    for a, b in pts.astype(np.float64):
+        h = np.tanh(x @ (w + a * u) + b)
+        want.append(np.max(np.sort(h, axis=1)[:, -2:].sum(1)) + np.sum(h * h) * a)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert "affine" in rules and "vmap:sort" in rules
+    if layout == "minor":
+        assert "minor:dot_general" in rules
+
+
+def test_explicit_batch_size_takes_the_map_path():
+    problem = problems.get("adder")
+    params = problem.init(jax.random.key(0))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+    a = np.linspace(-1, 1, 3)
+    s = ls.compute_slice(ls.problem_loss(problem), params, d1, d2, a, a, batch_size=2)
+    assert s.metadata["path"] == "map" and s.metadata["batch_size"] == 2
+    fast = ls.compute_slice(ls.problem_loss(problem), params, d1, d2, a, a)
+    assert fast.metadata["path"] == "lanes"
+    np.testing.assert_allclose(fast.values, s.values, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["minor", "major"])
+def test_batched_points_program_runs_without_transfers(layout):
+    import jax.numpy as jnp
+
+    problem = problems.get("adder")
+    data = problem.data.train
+    params = problem.init(jax.random.key(0))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+
+    def loss(p):
+        return problem.loss(p, data)
+
+    g = np.linspace(-1, 1, 5)
+    pts = jnp.asarray(np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2), jnp.float32)
+    args = jax.device_put((params, (d1, d2), pts))
+    slices._eval_traced(loss, *args, layout, 8)  # compile outside the guard
+    with jax.transfer_guard("disallow"):
+        out = jax.block_until_ready(slices._eval_traced(loss, *args, layout, 8))
+    ref = ls.slice_2d(loss, params, d1, d2, g, g, batch_size=4)
+    np.testing.assert_allclose(np.asarray(out).reshape(5, 5), ref, rtol=1e-5)

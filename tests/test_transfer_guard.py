@@ -78,5 +78,6 @@ def test_slice_program_runs_without_transfers():
     with jax.transfer_guard("disallow"):
         out = slices._eval_points(loss, *args, 16, 1)
         jax.block_until_ready(out)
-    ref = landscape.slice_2d(loss, params, d1, d2, g, g)
+    # the same chunked program (the default arguments may take a batched fast path instead)
+    ref = landscape.slice_2d(loss, params, d1, d2, g, g, batch_size=16)
     np.testing.assert_allclose(np.asarray(out).reshape(9, 9), ref, rtol=1e-6)

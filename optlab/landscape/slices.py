@@ -19,7 +19,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -226,6 +226,95 @@ def _eval_lanes(per_run, split, params, directions, points, chunk):
     return jax.lax.map(one, points.reshape(m, chunk, k)).reshape(-1)[:n]
 
 
+def _points_fn(loss_fn, params, directions, layout):
+    """``coords (R, k) -> (R,)`` through ``optlab.lanes.batched_points`` (any loss)."""
+    from optlab import lanes
+
+    dt = jax.tree_util.tree_leaves(params)[0].dtype
+
+    def g(*c):
+        return jnp.asarray(loss_fn(_shifted(params, directions, c)), dt).reshape(())
+
+    return lanes.batched_points(g, len(directions), layout, dtype=dt)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "layout", "chunk"))
+def _eval_traced(loss_fn, params, directions, points, layout, chunk):
+    n, k = points.shape
+    m = -(-n // chunk)
+    pad = m * chunk - n
+    if pad:
+        points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
+    fn, _ = _points_fn(loss_fn, params, directions, layout)
+    return jax.lax.map(fn, points.reshape(m, chunk, k)).reshape(-1)[:n]
+
+
+#: Points per chunk of the batch-minor layout (as for ``LANES_CHUNK``).
+MINOR_CHUNK = 256
+
+_PLANS = _cache.Cache(maxsize=256)
+
+
+class Plan(NamedTuple):
+    """How :func:`evaluate_points` walks the points.
+
+    ``path`` is ``"lanes"`` (an MLP ``problem_loss``: points along the vector lanes),
+    ``"minor"`` (any small loss: its jaxpr evaluated with the points as the last axis,
+    ``optlab.lanes.batched_points``), ``"major"`` (any larger loss: the same evaluator with
+    the points first, the parts linear in the coordinates, such as the first layer, computed
+    once) or ``"map"`` (``lax.map`` of the loss with a batch size: an explicit ``batch_size``,
+    several devices, or a loss the evaluator cannot read).
+    """
+
+    path: str
+    batch_size: int
+    parallel: int = 1
+
+
+def _traced_layout(loss_fn, params, directions) -> str | None:
+    """``"minor"``/``"major"`` for a loss ``batched_points`` can read, else ``None``."""
+    from optlab import lanes
+
+    def check():
+        try:
+            dt = jax.tree_util.tree_leaves(params)[0].dtype
+            k = len(directions)
+            jaxpr = jax.make_jaxpr(lambda *c: loss_fn(_shifted(params, directions, c)))(
+                *[jnp.zeros((), dt)] * k
+            )
+            # small contractions and few weight terms: points along the lanes
+            layout = "minor" if lanes.is_small(jaxpr.jaxpr) else "major"
+            fn, _ = _points_fn(loss_fn, params, directions, layout)
+            jax.eval_shape(fn, jax.ShapeDtypeStruct((2, k), dt))
+            return layout
+        except Exception:  # noqa: BLE001 - any failure: the plain lax.map path
+            return None
+
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    shapes = tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves)
+    return _PLANS.get((_cache.ref(loss_fn), treedef, shapes, len(directions)), check)
+
+
+def plan(loss_fn, params, directions, n_points, *, batch_size=None, n_devices=1, fast=True) -> Plan:
+    """The :class:`Plan` :func:`evaluate_points` takes for these arguments (params already
+    cast to the evaluation dtype). ``fast=False`` (a data-parallel loss, ``shard="data"``)
+    keeps the plain ``lax.map`` path."""
+    bs = _check_batch_size(batch_size, n_points)
+    if bs is None and n_devices == 1 and fast:
+        if _lanes_of(loss_fn) is not None:
+            return Plan("lanes", LANES_CHUNK)
+        layout = _traced_layout(loss_fn, params, directions)
+        if layout == "minor":
+            return Plan("minor", min(MINOR_CHUNK, n_points))
+        if layout == "major":
+            return Plan("major", auto_batch_size(loss_fn, params, n_points))
+    if bs is None:
+        bs = auto_batch_size(loss_fn, params, n_points)
+        par = auto_parallel(bs)
+        return Plan("map", max(1, bs // par), par)
+    return Plan("map", bs, 1)
+
+
 def _lanes_of(loss_fn) -> Callable | None:
     if not isinstance(loss_fn, ProblemLoss):
         return None
@@ -265,29 +354,36 @@ def evaluate_points(
         raise ValueError(f"points must have shape (n, {len(directions)}), got {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise ValueError("points must be finite")
+    return _evaluate(
+        loss_fn, params, directions, pts, batch_size=batch_size, dtype=dtype, devices=devices,
+        shard=shard,
+    )[0]  # fmt: skip
+
+
+def _evaluate(loss_fn, params, directions, pts, *, batch_size, dtype, devices, shard):
+    """:func:`evaluate_points` for checked arguments; returns ``(values, plan)``."""
     n = pts.shape[0]
-    bs = _check_batch_size(batch_size, n)
     with precision(dtype) as dt:
         p = cast_tree(params, dt)
         ds = tuple(cast_tree(d, dt) for d in directions)
         devs = list(jax.local_devices()) if devices is None else list(devices)
-        lanes = _lanes_of(loss_fn) if bs is None and len(devs) == 1 else None
-        if lanes is not None:
-            out = _eval_lanes(lanes, loss_fn.split, p, ds, jnp.asarray(pts, dt), LANES_CHUNK)
-            return np.asarray(out, dtype=np.float64)
-        if bs is None:
-            bs = auto_batch_size(loss_fn, p, n)
-            par = auto_parallel(bs)
-            bs = max(1, bs // par)
-        else:
-            par = 1
-        if shard == "points" and len(devs) > 1 and n >= len(devs):
+        many = shard == "points" and len(devs) > 1 and n >= len(devs)
+        pl = plan(
+            loss_fn, p, ds, n, batch_size=batch_size, n_devices=len(devs) if many else 1,
+            fast=shard == "points",
+        )  # fmt: skip
+        x = jnp.asarray(pts, dt)
+        if pl.path == "lanes":
+            out = _eval_lanes(_lanes_of(loss_fn), loss_fn.split, p, ds, x, pl.batch_size)
+        elif pl.path in ("minor", "major"):
+            out = _eval_traced(loss_fn, p, ds, x, pl.path, pl.batch_size)
+        elif many:
             out = _evaluate_on_devices(
-                loss_fn, p, ds, jnp.asarray(pts, dt), batch_size=bs, parallel=par, devices=devs
+                loss_fn, p, ds, x, batch_size=pl.batch_size, parallel=pl.parallel, devices=devs
             )
         else:
-            out = _eval_points(loss_fn, p, ds, jnp.asarray(pts, dt), bs, par)
-        return np.asarray(out, dtype=np.float64)
+            out = _eval_points(loss_fn, p, ds, x, pl.batch_size, pl.parallel)
+        return np.asarray(out, dtype=np.float64), pl
 
 
 def slice_1d(
@@ -448,18 +544,27 @@ def compute_slice(
     Records ``params_norm``, ``d1_norm``, ``d2_norm``, ``cosine`` (between d1 and d2),
     ``d1_relative``/``d2_relative`` (``||d|| / ||params||``), ``step_relative`` (the largest
     ``|alpha| ||d1||, |beta| ||d2||`` over ``||params||``: how far the slice reaches, relative
-    to the weights), the grid spacing, dtype, chunk size and wall time. Pass ``seed``,
+    to the weights), the grid spacing, dtype, chunk size, the evaluation path taken
+    (``path``, see :class:`Plan`) and wall time. Pass ``seed``,
     ``normalization`` etc. in ``metadata``.
     """
     import time
 
+    check_same_tree(params, d1, "d1")
+    check_same_tree(params, d2, "d2")
     a = as_grid_axis(alphas, "alphas")
     b = as_grid_axis(betas, "betas")
     n = a.size * b.size
-    with precision(dtype) as dt:
-        bs = _check_batch_size(batch_size, n) or auto_batch_size(loss_fn, cast_tree(params, dt), n)
+    _check_batch_size(batch_size, n)
+    aa, bb = np.meshgrid(a, b, indexing="ij")
+    pts = np.stack([aa.ravel(), bb.ravel()], axis=1)
     t0 = time.perf_counter()
-    vals = slice_2d(loss_fn, params, d1, d2, a, b, batch_size=bs, dtype=dtype)
+    # the batch size goes through as given: None lets evaluate_points take a fast path
+    vals, pl = _evaluate(
+        loss_fn, params, (d1, d2), pts, batch_size=batch_size, dtype=dtype, devices=None,
+        shard="points",
+    )  # fmt: skip
+    vals = vals.reshape(a.size, b.size)
     wall = time.perf_counter() - t0
     st = direction_stats(params, d1, d2)
     pn = st["params_norm"]
@@ -469,7 +574,8 @@ def compute_slice(
         "step_relative": float(reach / pn) if pn > 0 else math.inf,
         "resolution": [int(a.size), int(b.size)],
         "dtype": resolve_dtype(dtype),
-        "batch_size": int(bs),
+        "batch_size": int(pl.batch_size),
+        "path": pl.path,
         "seconds": wall,
         "points_per_second": n / wall if wall > 0 else math.inf,
         "nonfinite_fraction": float(np.mean(~np.isfinite(vals))),
