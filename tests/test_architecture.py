@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_io", "_checks", "_cache"),  # infrastructure: no jax-specific ideas
     ("mlp", "losses", "stats", "distributed", "precision"),  # pure building blocks
     ("data", "optimizers", "store"),
-    ("problems", "lanes", "classic"),
+    ("problems", "lanes", "classic", "plugins"),  # plugins: user code registering both
     ("landscape",),  # slices and analysis of any f: nothing from training
     ("train",),
     ("sweep",),
