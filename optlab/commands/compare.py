@@ -22,6 +22,7 @@ examples:
   optlab compare --problem digits-mlp --optimizers sgd,momentum,adam \\
                  --seeds 5 --budget 8 --steps 500 --metric accuracy --out results/digits
   optlab compare --config study.toml --out results/mystudy --quiet
+  optlab compare --import ./signum.py --optimizers adam,signum --dtype float64
   optlab report results/digits                     # regenerate figures and tables
 """
 
@@ -64,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--search-seed", type=int, metavar="S", help="seed of the search-space sampler"
     )
     parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        help="precision of every run (default: the config's, float32)",
+    )
+    parser.add_argument(
         "--out",
         default="results/compare",
         metavar="DIR",
@@ -100,6 +106,7 @@ def config_from_args(args: argparse.Namespace):
         ("optimizers", _names(args.optimizers)),
         ("metric", args.metric or None),
         ("search_seed", args.search_seed),
+        ("dtype", args.dtype),
     ):
         if value is not None:
             over[key] = value

@@ -69,7 +69,7 @@ class LandscapeConfig:
         and hessian ``(-1, 1)``, pca and three-point cover the trajectory / solutions with a
         margin, axes the problem's standard box.
       split: data split of the landscape loss.
-      dtype: ``"float32"`` or ``"float64"`` (slice and refinement).
+      dtype: ``"float32"`` or ``"float64"`` (training, slice and refinement).
       batch_size: grid points per compiled chunk (``None``: automatic).
       scale: colour scale of the figures: ``"auto"`` (log for networks), ``"log"``, ``"linear"``.
       persistence: persistence threshold of minima (``None``: 1e-6 of the value range).
@@ -155,8 +155,9 @@ def train_runs(
     steps: int,
     learning_rate: float,
     snapshot_every: int,
+    dtype: str = "float32",
 ) -> list:
-    """One :func:`optlab.train.train` run per seed (with trajectory snapshots)."""
+    """One :func:`optlab.train.train` run per seed (with trajectory snapshots), at ``dtype``."""
     return [
         train.train(
             problem,
@@ -165,6 +166,7 @@ def train_runs(
             key=jax.random.key(seed),
             hyperparams={"learning_rate": learning_rate},
             snapshot_every=snapshot_every,
+            dtype=dtype,
         )
         for seed in seeds
     ]
@@ -387,6 +389,7 @@ def run(cfg: LandscapeConfig, *, log: Callable[[str], Any] | None = None) -> Lan
         steps=cfg.steps,
         learning_rate=lr,
         snapshot_every=max(1, cfg.steps // 50),
+        dtype=cfg.dtype,
     )
     train_seconds = time.perf_counter() - t0
     log(
