@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from optlab import study, train
+from optlab.plot import study as plot_study
 from optlab.store import Store, run_id
 from optlab.study.config import run_config
 from optlab.study.space import Dim, check_space, sample_trials
@@ -28,7 +29,7 @@ def test_study_over_schedule_lr_weight_decay_equals_train_one_by_one(tmp_path):
         seeds=1, search={"adam": SPACE}, trajectories=False,
     )  # fmt: skip
     compiled = sweep_runner.compile_count()
-    study.run_study(cfg, tmp_path / "s")
+    res = study.run_study(cfg, tmp_path / "s")
     # one compiled sweep (an init and a steps program) per schedule (category) of 4 trials;
     # the evaluation run reuses its category's programs
     assert sweep_runner.compile_count() - compiled == 2 * 2
@@ -42,6 +43,9 @@ def test_study_over_schedule_lr_weight_decay_equals_train_one_by_one(tmp_path):
                           hyperparams=hp)  # fmt: skip
         np.testing.assert_allclose(rec.curves["loss"], one.loss, rtol=2e-5)
         np.testing.assert_allclose(rec.summary["val_loss"], one.final["val_loss"], rtol=2e-5)
+    # the report's table names the selected schedule
+    md, _ = plot_study.tables(res)["adder"]
+    assert f"schedule={res.pair('adder', 'adam').best['schedule']}" in md
 
 
 def test_grid_with_choice_and_condition_is_the_brute_force_enumeration():

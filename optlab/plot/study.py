@@ -405,6 +405,13 @@ def _fmt(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def _fmt_hp(v) -> str:
+    """A hyperparameter value: numbers to 3 digits, names (a schedule) and flags as given."""
+    if isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
+        return str(v)
+    return _fmt(v, 3)
+
+
 def _tex(s: str) -> str:
     return (
         s.replace("\\", r"\textbackslash{}")
@@ -533,7 +540,7 @@ def _problem_table(res, cmp, p: str) -> tuple[str, str]:
         else:
             dcell = f"{_fmt(pc.mean_diff, 3)} [{_fmt(pc.ci_low, 3)}, {_fmt(pc.ci_high, 3)}]"
             sp, wp = _fmt(pc.sign_p, 2), _fmt(pc.wilcoxon_p, 2)
-        hp = ", ".join(f"{k}={_fmt(x, 3)}" for k, x in res.pair(p, o).best.items()) or "defaults"
+        hp = ", ".join(f"{k}={_fmt_hp(x)}" for k, x in res.pair(p, o).best.items()) or "defaults"
         rows.append(
             [
                 o,
