@@ -32,8 +32,11 @@ DTYPES = ("float32", "float64")
 
 
 def resolve_dtype(dtype, name: str = "dtype") -> str:
-    """Normalize a dtype argument (``None``, a name or a numpy dtype) to ``"float32"`` or
-    ``"float64"``; ``ValueError`` naming the accepted values otherwise."""
+    """``"float32"`` or ``"float64"`` from ``None``, a name or a numpy dtype.
+
+    Raises:
+      ValueError: any other value (the message names ``name`` and the accepted values).
+    """
     if dtype is None:
         return "float32"
     try:

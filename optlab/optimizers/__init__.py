@@ -61,8 +61,10 @@ GENERIC_KEYWORDS = (
 
 
 def accepted_keywords(name: str) -> tuple[str, ...]:
-    """Every keyword ``get(name, ...)`` accepts: the optimizer's own, then
-    :data:`GENERIC_KEYWORDS` (schedule, warm-up, clipping, weight decay)."""
+    """Every keyword ``get(name, ...)`` accepts (the optimizer's own, then the generic ones).
+
+    The generic ones are :data:`GENERIC_KEYWORDS`: schedule, warm-up, clipping, weight decay.
+    """
     own = tuple(entry(name).keywords)
     return own + tuple(k for k in GENERIC_KEYWORDS if k not in own)
 
