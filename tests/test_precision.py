@@ -96,3 +96,17 @@ def test_sweep_warmup_cosine_swept_learning_rate_equals_train():
     with pytest.raises(ValueError, match=r"warmup_steps.*\[0, steps=12\)"):
         sweep.sweep("adder", "adam", grid={"warmup_steps": [3, 12]}, seeds=[0], steps=12,
                     fixed={"schedule": "warmup_cosine"})  # fmt: skip
+
+
+def test_cli_dtype_reaches_the_study_and_the_landscape_training():
+    from optlab import cli
+    from optlab.commands import compare
+    from optlab.pipelines import landscape as pipeline
+
+    args = cli.build_parser().parse_args(
+        ["compare", "--problem", "adder", "--optimizers", "sgd", "--dtype", "float64"]
+    )
+    assert compare.config_from_args(args).dtype == "float64"
+    (run,) = pipeline.train_runs("adder", "sgd", [0], steps=3, learning_rate=0.01,
+                                 snapshot_every=1, dtype="float64")  # fmt: skip
+    assert all(leaf.dtype == np.float64 for leaf in jax.tree.leaves(run.final_params))
