@@ -28,6 +28,8 @@ MODULES = (
     "optlab.plot.landscape",
     "optlab.distributed",
     "optlab.classic",
+    "optlab.precision",
+    "optlab.plugins",
 )
 
 

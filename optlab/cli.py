@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        _add_import_option(p)
+        p.set_defaults(_run=_with_plugins(mod.run))
     return parser
 
 
@@ -65,6 +66,31 @@ def compilation_cache_wanted(args, environ=None) -> bool:
     environ = os.environ if environ is None else environ
     off = environ.get("OPTLAB_NO_COMPILATION_CACHE", "").strip().lower() not in ("", "0", "false")
     return not (getattr(args, "no_compilation_cache", False) or off)
+
+
+def _add_import_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (name or .py path) that registers optimizers or problems first; "
+        "repeatable. Installed packages with an 'optlab.plugins' entry point load by themselves",
+    )
+
+
+def _with_plugins(run):
+    """``run(args)`` after loading the installed plugins and the ``--import`` modules."""
+
+    def wrapped(args: argparse.Namespace):
+        from optlab import plugins
+
+        plugins.load_entry_points()
+        plugins.load(args.imports, where="--import")
+        return run(args)
+
+    return wrapped
 
 
 def main(argv: list[str] | None = None) -> int:

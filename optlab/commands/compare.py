@@ -27,6 +27,7 @@ examples:
                  --seeds 5 --budget 8 --steps 500 --metric accuracy --out results/digits
   optlab compare --config study.toml --out results/mystudy --quiet
   optlab compare --optimizers sgd,adam --widen      # widen ranges whose edge was selected
+  optlab compare --import ./signum.py --optimizers adam,signum --dtype float64
   optlab report results/digits                     # regenerate figures and tables
 """
 
@@ -67,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--search-seed", type=int, metavar="S", help="seed of the search-space sampler"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        help="precision of every run (default: the config's, float32)",
     )
     parser.add_argument(
         "--out",
@@ -116,6 +122,7 @@ def config_from_args(args: argparse.Namespace):
         ("optimizers", _names(args.optimizers)),
         ("metric", args.metric or None),
         ("search_seed", args.search_seed),
+        ("dtype", args.dtype),
     ):
         if value is not None:
             over[key] = value

@@ -112,7 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("train", "val", "test"),
         help="data split the landscape loss is computed on (default train)",
     )
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float64"),
+        help="precision of training, slice and analysis (default float32)",
+    )
     parser.add_argument("--batch-size", type=int, help="grid points per compiled chunk")
     parser.add_argument(
         "--scale",

@@ -1,4 +1,8 @@
-"""``optlab list``: the registered optimizers (with default hyperparameters) and problems."""
+"""``optlab list``: the registered optimizers (with default hyperparameters) and problems.
+
+Optimizers and problems from user code (``--import``, installed ``optlab.plugins`` entry
+points) are marked with where they came from.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,12 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from optlab import optimizers, problems
+    from optlab import optimizers, plugins, problems
     from optlab.study import default_space
+
+    def source(kind: str, name: str) -> str:
+        where = plugins.origin(kind, name)
+        return "" if where == "built-in" else f"  [from {where}]"
 
     if args.what in ("all", "optimizers"):
         print("Optimizers (name: default hyperparameters; default tuning range):")
@@ -35,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
             rng = f"lr {space.low:g}..{space.high:g} log-uniform" if space else "no learning rate"
             others = ", ".join(f"{k}={_fmt(v)}" for k, v in d.items())
             lr_txt = "line search" if lr is None else _fmt(lr)
-            print(f"  {n:<12s} learning_rate={lr_txt}" + (f", {others}" if others else ""))
+            print(
+                f"  {n:<12s} learning_rate={lr_txt}"
+                + (f", {others}" if others else "")
+                + source("optimizer", n)
+            )
             print(f"  {'':<12s} tuning: {rng}")
     if args.what == "all":
         print()
@@ -43,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
         print("Problems (name: description):")
         for n in problems.names():
             desc = problems.describe(n)  # without loading any data
-            print(f"  {n:<16s} {desc}")
+            print(f"  {n:<16s} {desc}{source('problem', n)}")
     return 0

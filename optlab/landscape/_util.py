@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-DTYPES = ("float32", "float64")
+from optlab.precision import DTYPES, precision, resolve_dtype  # noqa: F401
 
-
-def resolve_dtype(dtype) -> str:
-    """Normalize a dtype argument to ``"float32"`` or ``"float64"``."""
-    if dtype is None:
-        return "float32"
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
-    return name
-
-
-@contextlib.contextmanager
-def precision(dtype) -> Iterator[jnp.dtype]:
-    """Context in which computations run at ``dtype``; float64 enables x64 only locally.
-
-    JAX (0.10) caches device copies of closed-over numpy constants without regard to the x64
-    flag, so a function compiled in one mode can fail to lower in the other ("requires
-    compatible element types"). Entering and leaving float64 mode therefore clears JAX's
-    caches (``jax.clear_caches()``): correct, at the price of recompiling. Float32 is the
-    default and never clears anything.
-    """
-    name = resolve_dtype(dtype)
-    if name == "float64" and not jax.config.jax_enable_x64:
-        jax.clear_caches()
-        try:
-            with jax.enable_x64(True):
-                yield jnp.float64
-        finally:
-            jax.clear_caches()
-    elif name == "float64":
-        yield jnp.float64
-    else:
-        yield jnp.float32
+# the one precision switch (scoped x64) lives in optlab.precision
 
 
 def cast_tree(tree, dtype):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
 from optlab.optimizers import _optax, custom  # noqa: F401  (registers the built-ins)
@@ -32,6 +33,8 @@ from optlab.optimizers._registry import (
 )
 
 __all__ = [
+    "GENERIC_KEYWORDS",
+    "accepted_keywords",
     "Entry",
     "Range",
     "check_range",
@@ -45,9 +48,30 @@ __all__ = [
     "register",
     "SCHEDULES",
     "needs_value_fn",
+    "warmup_cosine",
 ]
 
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "step", "exponential", "linear")
+
+#: Keywords :func:`get` takes for every optimizer, besides the optimizer's own.
+GENERIC_KEYWORDS = (
+    "schedule",
+    "steps",
+    "warmup_steps",
+    "schedule_kwargs",
+    "clip_norm",
+    "clip_value",
+    "weight_decay",
+)
+
+
+def accepted_keywords(name: str) -> tuple[str, ...]:
+    """Every keyword ``get(name, ...)`` accepts (the optimizer's own, then the generic ones).
+
+    The generic ones are :data:`GENERIC_KEYWORDS`: schedule, warm-up, clipping, weight decay.
+    """
+    own = tuple(entry(name).keywords)
+    return own + tuple(k for k in GENERIC_KEYWORDS if k not in own)
 
 
 def make_schedule(
@@ -83,13 +107,14 @@ def make_schedule(
         raise ValueError(
             f"schedule {name!r} needs steps > 0 (the total number of steps), got {steps}"
         )
-    if not 0 <= warmup_steps < (steps or math.inf):
+    w = concrete_float(warmup_steps)  # None when swept (traced): the sweep checks its values
+    if w is not None and not 0 <= w < (steps or math.inf):
         raise ValueError(f"warmup_steps={warmup_steps} must be in [0, steps={steps})")
     end = learning_rate * final_fraction
     if name == "cosine":
         return optax.cosine_decay_schedule(learning_rate, steps, alpha=final_fraction)
     if name == "warmup_cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, steps, end)
+        return warmup_cosine(learning_rate, warmup_steps=warmup_steps, steps=steps, end=end)
     if name == "linear":
         return optax.linear_schedule(learning_rate, end, steps)
     if name == "step":
@@ -102,6 +127,31 @@ def make_schedule(
             f"schedule 'exponential' needs transition_steps > 0, got {transition_steps}"
         )
     return optax.exponential_decay(learning_rate, transition_steps, decay_rate)
+
+
+def warmup_cosine(peak, *, warmup_steps, steps: int, end=0.0):
+    """Linear warm-up from 0 to ``peak`` over ``warmup_steps``, then cosine decay to ``end``.
+
+    ``lr(t) = peak * t / w`` for ``t < w``, else
+    ``end + (peak - end) * (1 + cos(pi * min(t - w, T - w) / (T - w))) / 2``,
+
+    with ``w = warmup_steps`` and ``T = steps``: the same numbers as
+    ``optax.warmup_cosine_decay_schedule(0.0, peak, w, T, end)`` (tested), written in ``jnp``
+    without Python branches on the values, so ``peak``, ``end`` and ``warmup_steps`` may be
+    traced arrays (sweeps batch them; optax's own version checks ``peak_value == 0.0`` in
+    Python and fails on a tracer).
+    """
+
+    def schedule(count):
+        t = jnp.asarray(count, jnp.result_type(float))
+        w = jnp.asarray(warmup_steps, t.dtype)
+        decay = jnp.maximum(steps - w, 1.0)
+        warm = peak * t / jnp.maximum(w, 1.0)
+        frac = jnp.clip(t - w, 0.0, decay) / decay
+        cosine = end + (peak - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+        return jnp.where(t < w, warm, cosine)
+
+    return schedule
 
 
 def get(

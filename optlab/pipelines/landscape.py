@@ -86,7 +86,7 @@ class LandscapeConfig:
         and hessian ``(-1, 1)``, pca and three-point cover the trajectory / solutions with a
         margin, axes the problem's standard box.
       split: data split of the landscape loss.
-      dtype: ``"float32"`` or ``"float64"`` (slice and refinement).
+      dtype: ``"float32"`` or ``"float64"`` (training, slice and refinement).
       batch_size: grid points per compiled chunk (``None``: automatic).
       scale: colour scale of the figures: ``"auto"`` (log for networks), ``"log"``, ``"linear"``.
       persistence: persistence threshold of minima (``None``: 1e-6 of the value range).
@@ -253,9 +253,10 @@ def train_runs(
     learning_rate: float,
     snapshot_every: int,
     hyperparams: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> list:
-    """One :func:`optlab.train.train` run per seed (with trajectory snapshots); extra
-    optimizer ``hyperparams`` (e.g. ``{"b1": 0.95}``) beside the learning rate."""
+    """One :func:`optlab.train.train` run per seed (with trajectory snapshots), at ``dtype``;
+    extra optimizer ``hyperparams`` (e.g. ``{"b1": 0.95}``) beside the learning rate."""
     return [
         train.train(
             problem,
@@ -264,6 +265,7 @@ def train_runs(
             key=jax.random.key(seed),
             hyperparams={"learning_rate": learning_rate, **(hyperparams or {})},
             snapshot_every=snapshot_every,
+            dtype=dtype,
         )
         for seed in seeds
     ]
@@ -557,6 +559,7 @@ def _obtain_runs(cfg: LandscapeConfig, problem, directions: str, lr: float):
             learning_rate=lr,
             snapshot_every=max(1, cfg.steps // 50),
             hyperparams=dict(cfg.hyperparams),
+            dtype=cfg.dtype,
         )
     seeds = [r.seed for r in runs] if cfg.from_study is not None else _seeds(cfg, directions)
     return problem, runs, seeds, time.perf_counter() - t0

@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 # Fixed colours for the common optimizers (Okabe–Ito and Tableau, colour-blind aware);
-# any other name gets a stable colour from a hash of its name.
+# any other name (a custom optimizer) gets one of _CUSTOM (see color_of).
 _FIXED = {
     "sgd": "#000000",
     "gd": "#555555",
@@ -81,7 +81,21 @@ _FIXED = {
     "lbfgs": "#C49C94",
     "newton-cg": "#F7B6D2",
 }
-_PALETTE = list(matplotlib.colormaps["tab20"].colors)
+# Colours of custom optimizers: saturated and dark enough to stand out next to the IQR bands
+# (none pale, none grey), each at least 20 CIE76 units (Delta E) from every fixed colour above
+# and 25 from each other (chosen from ColorBrewer's Set1/Dark2/PRGn/BrBG and a few web colours;
+# tests/test_plugins.py checks the distances).
+_CUSTOM = (
+    "#E41A1C",
+    "#1B7837",
+    "#762A83",
+    "#A6761D",
+    "#01665E",
+    "#E7298A",
+    "#000080",
+    "#B2182B",
+    "#FF00FF",
+)
 
 _STYLE = {
     "font.size": 8,
@@ -102,11 +116,22 @@ _STYLE = {
 }
 
 
-def color_of(optimizer: str) -> str | tuple:
-    """The colour of ``optimizer`` in every figure (fixed table, else a stable hash)."""
+def color_of(optimizer: str, among: Sequence[str] | None = None) -> str:
+    """The colour of ``optimizer`` in every figure.
+
+    The common optimizers have fixed colours. Any other name gets one of the custom colours,
+    which never equal and are never close to a fixed one: with ``among`` (a study's
+    optimizers, in order) the first custom name gets the first custom colour, the second the
+    second, and so on (distinct for up to nine custom optimizers, then repeating); without,
+    a stable choice by a hash of the name. The report passes the study's optimizer list, so
+    colours follow from the stored study alone.
+    """
     if optimizer in _FIXED:
         return _FIXED[optimizer]
-    return _PALETTE[zlib.crc32(optimizer.encode()) % len(_PALETTE)]
+    if among is not None and optimizer in among:
+        custom = [o for o in dict.fromkeys(among) if o not in _FIXED]
+        return _CUSTOM[custom.index(optimizer) % len(_CUSTOM)]
+    return _CUSTOM[zlib.crc32(optimizer.encode()) % len(_CUSTOM)]
 
 
 def _label(key: str) -> str:
@@ -151,7 +176,7 @@ def plot_curves(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> lis
         fig, axes = new_figure(1, ncols, figsize=(2.6 * ncols, 2.3))
         for o in res.optimizers:
             pr = res.pair(problem, o)
-            c = color_of(o)
+            c = color_of(o, res.optimizers)
             loss = np.stack([r.curves["loss"].astype(np.float64) for r in pr.final])
             steps = np.arange(1, loss.shape[1] + 1)
             nfail = int(pr.final_failed().sum())
@@ -183,7 +208,7 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
     """Validation score of each tuning trial against its learning rate."""
     with matplotlib.rc_context(_STYLE):
         fig, ax = new_figure(figsize=(3.4, 2.5))
-        any_lr = False
+        any_lr = mixed = False
         any_edge = False
         top = []
         for o in res.optimizers:
@@ -195,7 +220,12 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
             order = np.argsort(lrs)
             x, y = lrs[order], pr.trial_scores[order]
             ok = np.isfinite(y)
-            ax.plot(x[ok], y[ok], "o-", color=color_of(o), label=o, markersize=3)
+            # a line only when the learning rate is all that varies between trials
+            others = {repr(sorted((k, v) for k, v in t.items() if k != "learning_rate"))
+                      for t in pr.trials}  # fmt: skip
+            mixed = mixed or len(others) > 1
+            style = "o-" if len(others) <= 1 else "o"
+            ax.plot(x[ok], y[ok], style, color=color_of(o, res.optimizers), label=o, markersize=3)
             top.append((x[~ok], o))
             edge = [h for h in res.edge_hits(problem, o) if h.hyperparameter == "learning_rate"]
             if edge:
@@ -204,7 +234,11 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
             bx = pr.trials[pr.best_index].get("learning_rate")
             if bx is not None and np.isfinite(pr.trial_scores[pr.best_index]):
                 ax.plot(
-                    [bx], [pr.trial_scores[pr.best_index]], "*", color=color_of(o), markersize=9
+                    [bx],
+                    [pr.trial_scores[pr.best_index]],
+                    "*",
+                    color=color_of(o, res.optimizers),
+                    markersize=9,
                 )
                 if edge:  # a red ring: the search range was too narrow here
                     ax.plot(
@@ -222,10 +256,18 @@ def plot_lr_sensitivity(res, problem: str, out_dir: Path, formats=("pdf", "png")
         for xs, o in top:
             if xs.size:
                 edge = yhi if not pr0.higher_is_better else ylo
-                ax.plot(xs, np.full(xs.size, edge), "x", color=color_of(o), clip_on=False)
+                ax.plot(
+                    xs,
+                    np.full(xs.size, edge),
+                    "x",
+                    color=color_of(o, res.optimizers),
+                    clip_on=False,
+                )
         ax.set(xlabel="learning rate", ylabel=f"{_label(pr0.val_key)} (tuning)")
         title = f"{problem}: learning-rate sensitivity\n(x = diverged, * = selected"
         title += ";\nred ring = selected at the edge of the searched range)" if any_edge else ")"
+        if mixed:
+            title += "\none point per trial; other hyperparameters vary between trials"
         ax.set_title(title)
         if any_lr:
             ax.legend(frameon=False)
@@ -249,7 +291,7 @@ def plot_final(res, problem: str, out_dir: Path, formats=("pdf", "png")) -> list
                 i + 1 + rng.uniform(-0.12, 0.12, ok.sum()),
                 v[ok],
                 s=9,
-                color=color_of(o),
+                color=color_of(o, res.optimizers),
                 zorder=3,
                 linewidths=0,
             )
@@ -280,7 +322,7 @@ def plot_performance_profile(res, out_dir: Path, formats=("pdf", "png")) -> list
     with matplotlib.rc_context(_STYLE):
         fig, ax = new_figure(figsize=(4.3, 2.5))
         for i, o in enumerate(res.optimizers):
-            ax.step(taus, rho[i], where="post", color=color_of(o), label=o)
+            ax.step(taus, rho[i], where="post", color=color_of(o, res.optimizers), label=o)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -303,7 +345,7 @@ def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png"))
             pr = res.pair(problem, o)
             ks, m, sd = pr.tuning_budget()
             ok = np.isfinite(m)
-            ax.plot(ks[ok], m[ok], "o-", color=color_of(o), label=o, markersize=3)
+            ax.plot(ks[ok], m[ok], "o-", color=color_of(o, res.optimizers), label=o, markersize=3)
             # the best of k trials lies between the worst and best trial: clip the ±std band
             fin = pr.trial_scores[np.isfinite(pr.trial_scores)]
             if fin.size:
@@ -312,7 +354,14 @@ def plot_tuning_budget(res, problem: str, out_dir: Path, formats=("pdf", "png"))
                     np.clip(m - sd, fin.min(), fin.max()),
                     np.clip(m + sd, fin.min(), fin.max()),
                 )
-                ax.fill_between(ks[ok], lo[ok], hi[ok], color=color_of(o), alpha=0.12, linewidth=0)
+                ax.fill_between(
+                    ks[ok],
+                    lo[ok],
+                    hi[ok],
+                    color=color_of(o, res.optimizers),
+                    alpha=0.12,
+                    linewidth=0,
+                )
         ax.set(xlabel="tuning budget k (trials)", ylabel=f"expected best {_label(pr0.val_key)}")
         if not pr0.higher_is_better:
             allm = np.concatenate([res.pair(problem, o).trial_scores for o in res.optimizers])
@@ -352,8 +401,10 @@ def plot_trajectories(res, problem: str, out_dir: Path, formats=("pdf", "png")) 
                 continue
             t = rec.curves["trajectory"]
             t = t[np.all(np.isfinite(t), axis=1)]
-            ax.plot(t[:, 0], t[:, 1], "-", color=color_of(o), label=o, linewidth=1.0)
-            ax.plot(t[-1, 0], t[-1, 1], "o", color=color_of(o), markersize=3)
+            ax.plot(
+                t[:, 0], t[:, 1], "-", color=color_of(o, res.optimizers), label=o, linewidth=1.0
+            )
+            ax.plot(t[-1, 0], t[-1, 1], "o", color=color_of(o, res.optimizers), markersize=3)
         if len(res.optimizers):
             t0 = res.pair(problem, res.optimizers[0]).final[0].curves.get("trajectory")
             if t0 is not None:
@@ -375,6 +426,13 @@ def _fmt(v: float, digits: int = 4) -> str:
     if math.isinf(v):
         return "∞"
     return f"{v:.{digits}g}"
+
+
+def _fmt_hp(v) -> str:
+    """A hyperparameter value: numbers to 3 digits, names (a schedule) and flags as given."""
+    if isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
+        return str(v)
+    return _fmt(v, 3)
 
 
 def _tex(s: str) -> str:
@@ -564,7 +622,7 @@ def _problem_table(res, cmp, p: str) -> tuple[str, str]:
         edges = {h.hyperparameter: h.side for h in res.edge_hits(p, o)}
         hp = (
             ", ".join(
-                f"{k}={_fmt(x, 3)}" + (f" † ({edges[k]} edge)" if k in edges else "")
+                f"{k}={_fmt_hp(x)}" + (f" † ({edges[k]} edge)" if k in edges else "")
                 for k, x in res.pair(p, o).best.items()
             )
             or "defaults"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from optlab import _checks
-from optlab.study.space import Dim, default_space, sample_trials
+from optlab.study.space import Dim, check_space, default_space, sample_trials
 
 try:  # Python >= 3.11
     import tomllib as _toml
@@ -45,6 +45,10 @@ RUN_FORMAT = 1
 #: The stored key that selects and reports on analytic problems (no data): the function value.
 ANALYTIC_METRIC = "train_loss"
 _PER_PROBLEM = ("problem_steps", "problem_metrics", "targets", "problem_options")
+#: Fields added after the first stored studies, with their defaults (see ``to_dict``).
+_LATER_FIELDS = {"dtype": "float32", "imports": ()}
+#: ``optimizers.get`` keywords a study sets itself (the run length) or cannot express in TOML.
+_NOT_SEARCHABLE = ("steps", "schedule_kwargs")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class StudyConfig:
       problem_options: ``{problem: {option: value}}`` passed to ``optlab.problems.get``.
       search_seed: seed of the search-space sampler.
       trajectories: record parameter trajectories of evaluation runs on 2D analytic problems.
+      dtype: ``"float32"`` (default) or ``"float64"``: every run in float64 end to end (see
+        ``optlab.precision``); part of each run's config, hence of its id.
+      imports: modules (names or ``.py`` paths) imported before the study runs, so that the
+        optimizers and problems they register can be named (``optlab.plugins``).
     """
 
     name: str = "study"
@@ -90,6 +98,8 @@ class StudyConfig:
     problem_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     search_seed: int = 0
     trajectories: bool = True
+    dtype: str = "float32"
+    imports: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("problems", "optimizers"):
@@ -97,6 +107,9 @@ class StudyConfig:
             if isinstance(v, str):
                 v = tuple(s.strip() for s in v.split(",") if s.strip())
             object.__setattr__(self, name, tuple(v))
+        if isinstance(self.imports, str):
+            object.__setattr__(self, "imports", (self.imports,))
+        object.__setattr__(self, "imports", tuple(self.imports))
         for name in ("search", *_PER_PROBLEM):
             object.__setattr__(self, name, dict(getattr(self, name) or {}))
 
@@ -111,7 +124,7 @@ class StudyConfig:
         if unknown:
             raise ValueError(f"{where}: unknown setting(s) {unknown}; accepted: {sorted(known)}")
         kw = dict(d)
-        for k in ("problems", "optimizers"):
+        for k in ("problems", "optimizers", "imports"):
             if k in kw and not isinstance(kw[k], (list, tuple, str)):
                 raise ValueError(f"{where}: {k} must be a list of names, got {kw[k]!r}")
         return cls(**kw)
@@ -128,13 +141,30 @@ class StudyConfig:
         except _toml.TOMLDecodeError as err:
             raise ValueError(f"malformed study config {path}: {err}") from None
         cfg = cls.from_dict(d, where=str(path))
+        if cfg.imports:
+            cfg = cfg.replace(imports=tuple(_resolve_import(m, path.parent) for m in cfg.imports))
+            cfg.load_imports(where=f"{path}: imports")
         cfg.validate(where=str(path))
         return cfg
+
+    def load_imports(self, *, where: str = "study config: imports") -> None:
+        """Import the modules in ``imports`` (once per process; see ``optlab.plugins``)."""
+        if self.imports:
+            from optlab import plugins
+
+            plugins.load(self.imports, where=where)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (what the manifest stores; ``from_dict`` inverts it)."""
         d = dataclasses.asdict(self)
         d["problems"], d["optimizers"] = list(self.problems), list(self.optimizers)
+        # fields added later are left out at their defaults, so the manifest of a study
+        # written before them still matches its config (the study resumes)
+        for key, default in _LATER_FIELDS.items():
+            if d[key] == default:
+                del d[key]
+        if "imports" in d:
+            d["imports"] = list(self.imports)
         d["search"] = {
             o: {h: Dim.parse(s, f"search.{o}.{h}").to_spec() for h, s in sp.items()}
             for o, sp in self.search.items()
@@ -221,7 +251,13 @@ class StudyConfig:
             )
 
     def _validate_numbers(self, where: str) -> None:
-        for name in ("budget", "tuning_seeds", "seeds"):
+        from optlab.precision import DTYPES
+
+        _checks.one_of(f"{where}: dtype", self.dtype, DTYPES)
+        for m in self.imports:
+            if not isinstance(m, str) or not m:
+                raise ValueError(f"{where}: imports must be module names or .py paths: {m!r}")
+        for name in ("budget", "tuning_seeds", "seeds", "steps"):
             _checks.positive_int(f"{where}: {name}", getattr(self, name))
         _checks.steps(f"{where}: steps", self.steps)
         _checks.positive_int(f"{where}: eval_every", self.eval_every, allow_none=True)
@@ -241,22 +277,42 @@ class StudyConfig:
                     "hyperparameter (e.g. learning_rate = {log_uniform = [1e-4, 1e-1]}) or "
                     "leave the optimizer out of [search] to use its default space"
                 )
-            accepted = list(optimizers.entry(o).keywords)
+            accepted = [k for k in optimizers.accepted_keywords(o) if k not in _NOT_SEARCHABLE]
+            dims = {}
             for h, spec in space.items():
                 if h not in accepted:
                     raise ValueError(
                         f"{where}: optimizer {o!r} does not take hyperparameter {h!r}; "
                         f"accepted: {accepted}"
                     )
-                dim = Dim.parse(spec, f"{where}: search.{o}.{h}")
+                dim = dims[h] = Dim.parse(spec, f"{where}: search.{o}.{h}")
                 ends = (dim.low, dim.high) if dim.low is not None else dim.values
-                if h == "learning_rate" and any(v <= 0 for v in ends):
+                if h == "learning_rate" and any(
+                    not isinstance(v, (int, float)) or v <= 0 for v in ends
+                ):
                     raise ValueError(f"{where}: search.{o}.learning_rate must be > 0")
                 for v in ends:
+                    if not isinstance(v, (int, float)) or isinstance(v, bool):
+                        continue  # categorical values are checked by building each trial
                     try:
                         optimizers.check_range(o, h, v)
                     except ValueError as err:
                         raise ValueError(f"{where}: search.{o}.{h}: {err}") from None
+            check_space(dims, f"{where}: search.{o}")
+        for o in self.optimizers:
+            self._validate_trials(o, where)
+
+    def _validate_trials(self, optimizer: str, where: str) -> None:
+        """Build the optimizer of every trial (cheap, nothing runs): a bad value of any
+        hyperparameter (a schedule name, a negative weight decay) is refused before training."""
+        from optlab import optimizers
+
+        steps = min(self.steps_of(p) for p in self.problems)
+        for trial in self.trials_of(optimizer):
+            try:
+                optimizers.get(optimizer, **_with_steps(trial, steps))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{where}: search.{optimizer}: trial {trial}: {err}") from None
 
     def _validate_problems(self, where: str) -> None:
         """Problem options and metrics: builds the problems (cheap: the data are small)."""
@@ -347,13 +403,33 @@ class Plan(NamedTuple):
     final_seeds: list[int]
 
 
-def plans(cfg: StudyConfig) -> list[Plan]:
-    """One :class:`Plan` per (problem, optimizer), problems outermost."""
+def _resolve_import(module: Any, base: Path) -> Any:
+    """A relative ``.py`` path of a TOML's ``imports`` resolved against the TOML's folder."""
+    if isinstance(module, str) and module.endswith(".py") and not Path(module).is_absolute():
+        return str((base / module).resolve())
+    return module
+
+
+def _with_steps(hp: Mapping[str, Any], steps: int) -> dict[str, Any]:
+    hp = dict(hp)
+    if hp.get("schedule") is not None:
+        hp.setdefault("steps", steps)
+    return hp
+
+
+def plans(cfg: StudyConfig, trials: Mapping[str, list] | None = None) -> list[Plan]:
+    """One :class:`Plan` per (problem, optimizer), problems outermost.
+
+    ``trials`` (``{optimizer: trials}``, as stored in a study's manifest) replaces
+    :meth:`StudyConfig.trials_of`, so a stored study is read without the optimizers'
+    registry (and without the user code that registered them).
+    """
+    trials = trials or {}
     return [
         Plan(
             p,
             o,
-            cfg.trials_of(o),
+            [dict(t) for t in trials[o]] if o in trials else cfg.trials_of(o),
             list(range(cfg.tuning_seeds)),
             [FINAL_SEED_OFFSET + i for i in range(cfg.seeds)],
         )
@@ -363,8 +439,12 @@ def plans(cfg: StudyConfig) -> list[Plan]:
 
 
 def run_config(cfg: StudyConfig, problem: str, optimizer: str, hp: Mapping, seed: int) -> dict:
-    """The full config of one run; its hash is the run id (``optlab.store.run_id``)."""
-    return {
+    """The full config of one run; its hash is the run id (``optlab.store.run_id``).
+
+    ``dtype`` is part of it for float64 runs; float32 runs leave it out, so the ids of runs
+    stored before the field existed stay valid.
+    """
+    rc = {
         "format": RUN_FORMAT,
         "problem": problem,
         "problem_options": dict(cfg.problem_options.get(problem, {})),
@@ -374,6 +454,9 @@ def run_config(cfg: StudyConfig, problem: str, optimizer: str, hp: Mapping, seed
         "steps": cfg.steps_of(problem),
         "eval_every": cfg.eval_every_of(problem),
     }
+    if cfg.dtype != "float32":
+        rc["dtype"] = cfg.dtype
+    return rc
 
 
 #: Fields a study may grow in (an extension keeps every stored run meaningful).

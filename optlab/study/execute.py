@@ -58,8 +58,10 @@ class Group(NamedTuple):
       steps, eval_every: the run length and validation interval.
       phase: ``"tuning"`` or ``"final"``.
       trajectory: record the 2D parameter path of each run (trains run by run).
-      swept: hyperparameters passed to the sweep as arrays (those that vary in tuning).
+      swept: hyperparameters passed to the sweep as arrays (those that vary in tuning; only
+        numeric ones are: categorical values split the group into one sweep per category).
       pad_to: pad the sweep with throw-away seeds to this many runs (0: no padding).
+      dtype: ``"float32"`` or ``"float64"`` (the study's ``dtype``).
     """
 
     name: str
@@ -73,6 +75,7 @@ class Group(NamedTuple):
     trajectory: bool
     swept: tuple[str, ...]
     pad_to: int
+    dtype: str = "float32"
 
 
 class _Trained(NamedTuple):
@@ -117,19 +120,22 @@ def run_study(
     """
     from optlab import train
 
+    config.load_imports()
     config.validate()
     built = {p: config.build_problem(p) for p in config.problems}
     check_cost(config, built)
     infos = {p: problem_info(pb) for p, pb in built.items()}
+    # the trials are stored, so the report reads the study without the optimizers' registry
+    trials = {o: config.trials_of(o) for o in config.optimizers}
     store = Store(out).init(
         config.to_dict(),
-        info={"problems": infos, "run_identity": identity.IDENTITY_FORMAT},
+        info={"problems": infos, "run_identity": identity.IDENTITY_FORMAT, "trials": trials},
         check=lambda old, new: check_extension(old, new, allow=allow),
     )
     index = run_index(store)
     counts = {"reused": 0, "trained": 0}
     _write_contour_grids(store, built)
-    study_plans = plans(config)
+    study_plans = plans(config, trials)
     total = sum(len(pl.trials) * len(pl.tuning_seeds) + len(pl.final_seeds) for pl in study_plans)
     bar = train.progress_bar(total, progress, "study")
     if bar is not None:
@@ -198,6 +204,7 @@ def _run_plan(
         "steps": config.steps_of(plan.problem),
         "eval_every": config.eval_every_of(plan.problem),
         "swept": tuple(swept),
+        "dtype": config.dtype,
     }
     tuning = Group(
         **common,
@@ -213,7 +220,10 @@ def _run_plan(
     if log is not None:
         for hit in edge_hits(plan.trials, best, config.space_of(plan.optimizer)):
             log(f"warning: {plan.optimizer} on {plan.problem}: {hit.message()}")
-    one_program = len(swept) <= 1 or _is_product(plan.trials, swept)
+    # the tuning sweep of the selected trial's category: its compiled program is reused
+    same = [t for t in plan.trials if _category(t) == _category(best)]
+    numeric = [k for k in swept if k in best and _is_number(best[k])]
+    one_program = len(numeric) <= 1 or _is_product(same, numeric)
     final = Group(
         **common,
         hps=[best],
@@ -221,7 +231,7 @@ def _run_plan(
         phase="final",
         trajectory=bool(config.trajectories and _is_2d_function(prob)),
         # the tuning sweep's number of runs: its compiled program is reused
-        pad_to=len(plan.trials) * len(plan.tuning_seeds) if one_program else 0,
+        pad_to=len(same) * len(plan.tuning_seeds) if one_program else 0,
     )
     _execute(store, config, final, bar=bar, log=log, index=index, counts=counts)
 
@@ -253,7 +263,10 @@ def _execute(store: Store, config: StudyConfig, group: Group, *, bar, log, index
         # final runs keep their params (params.npz), so a landscape needs no retraining
         files = {"params.npz": params_npz(run.final_params)} if group.phase == "final" else None
         store.write_run(
-            cfgs[i], _summary_of(run, group, trained, trial), _curves_of(run), files=files
+            cfgs[i],
+            _summary_of(run, group, trained, trial),
+            _curves_of(run, group.dtype),
+            files=files,
         )
     _record_index(store, index, keys, rids)
     if log is not None:
@@ -326,6 +339,7 @@ def _train_loop(group: Group) -> _Trained:
                 eval_every=group.eval_every,
                 snapshot_every=1 if group.trajectory else None,
                 snapshots=group.trajectory,
+                dtype=group.dtype,
             )
             ct += r.compile_time
             rt += r.run_time
@@ -334,29 +348,49 @@ def _train_loop(group: Group) -> _Trained:
 
 
 def _train_sweep(group: Group) -> _Trained:
-    """One sweep over the trials (a grid of the swept values × seeds) where possible.
+    """The group's runs as sweeps: one per category of its trials (:func:`_category`).
 
-    One swept hyperparameter, or trials forming a full product of the swept values: one
-    sweep. Random search in more than one dimension: one sweep per trial.
+    Within a category, one swept hyperparameter, or trials forming a full product of the
+    swept values: one sweep. Random search in more than one dimension: one sweep per trial.
     """
-    from optlab import sweep as sweep_lib
-
     hps, seeds = group.hps, group.seeds
-    keys = sorted({k for hp in hps for k in hp})
-    # keep at least one hyperparameter traced (an array), never a constant
-    swept = [k for k in group.swept if k in keys] or keys[:1]
-    fixed = {k: hps[0][k] for k in keys if k not in swept}
-    product = len(swept) > 1 and _is_product(hps, swept)
-    if len(swept) <= 1 or product:
-        members = [list(range(len(hps)))]
-    else:
-        members = [[i] for i in range(len(hps))]
     runs: list = [None] * (len(hps) * len(seeds))
     ct = rt = 0.0
     n_trained = 0
-    for g in members:
+    for members in _categories(hps):
+        for runs_of, res in _sweep_category(group, members):
+            ct += float(res.compile_time)
+            rt += float(res.run_time)
+            n_trained += len(res.configs)
+            for slot, r_i in runs_of:
+                runs[slot] = res.run(r_i)
+    missing = sum(r is None for r in runs)
+    if missing:
+        raise RuntimeError(
+            f"optlab.sweep returned no result for {missing} of the requested runs of "
+            f"{group.optimizer}; this is a bug, please report it"
+        )
+    return _Trained(runs, ct, rt, "sweep", n_trained)
+
+
+def _sweep_category(group: Group, members: list[int]):
+    """Yield ``([(slot, sweep run index)], SweepResult)`` for the trials ``members`` (one
+    category: the same keys and the same non-numeric values)."""
+    from optlab import sweep as sweep_lib
+
+    hps, seeds = group.hps, group.seeds
+    first = hps[members[0]]
+    numeric = sorted(k for k, v in first.items() if _is_number(v))
+    # keep at least one numeric hyperparameter traced (an array), never a constant, so that
+    # the evaluation sweep reuses the tuning sweep's program
+    swept = [k for k in group.swept if k in numeric] or numeric[:1]
+    fixed = {k: v for k, v in first.items() if k not in swept}
+    sub = [hps[i] for i in members]
+    product = len(swept) > 1 and _is_product(sub, swept)
+    parts = [members] if len(swept) <= 1 or product else [[i] for i in members]
+    for g in parts:
         if product:
-            grid = {k: sorted({hp[k] for hp in hps}, key=float) for k in swept}
+            grid = {k: sorted({hps[i][k] for i in g}, key=float) for k in swept}
         else:
             grid = {k: [hps[i][k] for i in g] for k in swept}
         n_grid = math.prod(len(v) for v in grid.values()) if grid else 1
@@ -368,21 +402,31 @@ def _train_sweep(group: Group) -> _Trained:
             steps=group.steps,
             fixed=fixed or None,
             eval_every=group.eval_every,
+            dtype=group.dtype,
         )
-        ct += float(res.compile_time)
-        rt += float(res.run_time)
-        n_trained += len(res.configs)
+        slots = []
         for r_i, rc in enumerate(res.configs):
             slot = _slot_of(rc, g, grid, hps, seeds)
             if slot is not None:
-                runs[slot] = res.run(r_i)
-    missing = sum(r is None for r in runs)
-    if missing:
-        raise RuntimeError(
-            f"optlab.sweep returned no result for {missing} of the requested runs of "
-            f"{group.optimizer}; this is a bug, please report it"
-        )
-    return _Trained(runs, ct, rt, "sweep", n_trained)
+                slots.append((slot, r_i))
+        yield slots, res
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _category(hp: dict) -> tuple:
+    """What must be equal for trials to share one sweep: their keys and non-numeric values."""
+    return tuple(sorted((k, None if _is_number(v) else repr(v)) for k, v in hp.items()))
+
+
+def _categories(hps: list[dict]) -> list[list[int]]:
+    """Indices of ``hps`` grouped by :func:`_category`, in order of first appearance."""
+    out: dict[tuple, list[int]] = {}
+    for i, hp in enumerate(hps):
+        out.setdefault(_category(hp), []).append(i)
+    return list(out.values())
 
 
 def _padded_seeds(seeds: Sequence[int], n_grid: int, pad_to: int) -> list[int]:
@@ -429,11 +473,12 @@ def _close(a, b) -> bool:
 # ----------------------------------------------------------------------------- records
 
 
-def _curves_of(run) -> dict[str, np.ndarray]:
-    """The arrays stored for a run (an ``optlab.train.Run``)."""
+def _curves_of(run, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """The arrays stored for a run (an ``optlab.train.Run``); float64 runs keep float64."""
+    step_dtype = np.float64 if dtype == "float64" else np.float32
     c = {
-        "loss": np.asarray(run.loss, np.float32),
-        "grad_norm": np.asarray(run.grad_norm, np.float32),
+        "loss": np.asarray(run.loss, step_dtype),
+        "grad_norm": np.asarray(run.grad_norm, step_dtype),
         "eval_steps": np.asarray(run.eval_steps, np.int64),
         "val_loss": np.asarray(run.val_loss, np.float64),
     }

@@ -588,6 +588,9 @@ def _row(rec: RunRecord, p, o, phase, trial, pr: PairResult) -> dict:
 def load_study(root: str | os.PathLike) -> StudyResults:
     """Rebuild a study's trials, selection and evaluation runs from its directory alone.
 
+    Needs no user code: the trials and the problems' descriptions are read from the manifest
+    (studies written before the trials were stored fall back to the optimizers' registry).
+
     Raises:
       FileNotFoundError: ``root`` is not a study directory.
       CorruptRecordError: a stored record is damaged (the message says how to recompute it).
@@ -598,8 +601,10 @@ def load_study(root: str | os.PathLike) -> StudyResults:
     config = StudyConfig.from_dict(manifest["config"], where=str(store.manifest_path))
     infos = dict(manifest.get("info", {}).get("problems", {}))
     index = run_index(store)
+    # the stored trials: no optimizer registry (and no user code) needed to read a study
+    stored_trials = manifest.get("info", {}).get("trials")
     pairs, missing = {}, 0
-    for plan in plans(config):
+    for plan in plans(config, stored_trials):
         if plan.problem not in infos:
             infos[plan.problem] = problem_info(config.build_problem(plan.problem))
         pair, n_missing = _load_pair(store, config, plan, infos[plan.problem], index)

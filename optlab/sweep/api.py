@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from optlab.precision import precision, resolve_dtype
+from optlab.problems.precision import at_dtype
 from optlab.sweep import engines, runner
 from optlab.sweep.result import SweepResult
 from optlab.sweep.validate import Request, validate
@@ -107,6 +109,7 @@ def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.O
             "method": spec.method,
             "method_reason": setup.reason,
             "batch_size_runs": spec.batch_size_runs,
+            **({"dtype": req.dtype} if req.dtype != "float32" else {}),
         },
     )
 
@@ -125,6 +128,7 @@ def sweep(
     method: str = "auto",
     chunks: int | None = None,
     shard: bool | None = None,
+    dtype: str = "float32",
 ) -> SweepResult:
     """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -152,6 +156,12 @@ def sweep(
       shard: split the runs over all devices in ``jax.devices()`` (``jax.shard_map`` over a
         1-D mesh; each device runs its share with the chosen engine). Default: when there is
         more than one device. Results equal the unsharded sweep.
+      dtype: ``"float32"`` (default) or ``"float64"``: params, data, swept values and every
+        intermediate in float64 (JAX's 64-bit mode on for this call only, see
+        :mod:`optlab.precision`); run ``(hp, seed)`` then equals ``train(..., dtype="float64")``.
+
+    A ``schedule`` in ``fixed`` without ``steps`` spans the run (``steps``). Every numeric
+    hyperparameter can be swept, whatever the schedule (``warmup_steps`` too).
 
     Returns:
       A :class:`SweepResult`.
@@ -161,15 +171,22 @@ def sweep(
         empty value list, non-numeric or non-finite swept values, a non-positive learning rate,
         non-positive ``steps`` (or more than ``2**31 - 1``), values outside the range the
         optimizer declares, negative or non-integer seeds, an empty seed list, an unknown
-        ``method``, results that cannot fit in the available memory — all before anything is
-        compiled or trained. Repeated seeds and very large sweeps warn
+        ``method`` or ``dtype``, results that cannot fit in the available memory — all before
+        anything is compiled or trained. Repeated seeds and very large sweeps warn
         (``optlab._checks.CostWarning``).
     """
     req = validate(
         problem, optimizer, grid=grid, seeds=seeds, steps=steps, fixed=fixed,
         eval_every=eval_every, method=method, batch_size_runs=batch_size_runs, chunks=chunks,
     )  # fmt: skip
-    the_plan = runner.plan(req.grid, req.seeds)
+    req = req._replace(dtype=resolve_dtype(dtype))
+    with precision(req.dtype):
+        return _sweep(req._replace(problem=at_dtype(req.problem, req.dtype)), shard, progress)
+
+
+def _sweep(req: Request, shard, progress) -> SweepResult:
+    """The body of :func:`sweep` (inside its precision context)."""
+    the_plan = runner.plan(req.grid, req.seeds, dtype=np.dtype(req.dtype))
     choice = _choose(req, len(the_plan.configs))
     params0, data_keys = runner.initial_params(req.problem, the_plan)
     setup = _setup(

@@ -49,8 +49,8 @@ class Plan(NamedTuple):
     seeds: np.ndarray  # (R,)
 
 
-def plan(grid: Mapping[str, list], seeds: list[int]) -> Plan:
-    """Runs in grid order (first key slowest), seeds innermost."""
+def plan(grid: Mapping[str, list], seeds: list[int], *, dtype=np.float32) -> Plan:
+    """Runs in grid order (first key slowest), seeds innermost; swept values as ``dtype``."""
     keys = list(grid)
     configs, hp_rows, seed_rows = [], [], []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -58,7 +58,7 @@ def plan(grid: Mapping[str, list], seeds: list[int]) -> Plan:
             configs.append({**{k: v for k, v in zip(keys, combo, strict=True)}, "seed": s})
             hp_rows.append(combo)
             seed_rows.append(s)
-    hp = {k: np.asarray([row[j] for row in hp_rows], np.float32) for j, k in enumerate(keys)}
+    hp = {k: np.asarray([row[j] for row in hp_rows], dtype) for j, k in enumerate(keys)}
     return Plan(configs, hp, np.asarray(seed_rows, np.int64))
 
 

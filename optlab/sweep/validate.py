@@ -37,10 +37,11 @@ WARN_RUN_STEPS = 10**8
 METHODS = ("auto", "lanes", "vmap", "map")
 
 # Keywords ``optimizers.get`` accepts for every optimizer besides the optimizer's own ones.
-_GENERIC_KEYWORDS = ("clip_norm", "clip_value", "weight_decay")
+_GENERIC_KEYWORDS = ("clip_norm", "clip_value", "weight_decay", "warmup_steps")
 
-# Fixed (not swept) keywords of the schedules ``optimizers.get`` builds.
-_SCHEDULE_KEYWORDS = ("schedule", "steps", "warmup_steps", "schedule_kwargs")
+# Keywords of the schedules ``optimizers.get`` builds that only ``fixed`` takes (not numbers
+# of their own: a name, the run length, a dict); ``warmup_steps`` may be swept.
+_SCHEDULE_KEYWORDS = ("schedule", "steps", "schedule_kwargs")
 
 
 class Request(NamedTuple):
@@ -56,6 +57,7 @@ class Request(NamedTuple):
     method: str
     batch_size_runs: int | None
     chunks: int | None
+    dtype: str = "float32"
 
 
 def make_optimizer(name: str, fixed: Mapping[str, Any], hp: Mapping[str, Any]):
@@ -166,6 +168,11 @@ def validate(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; accepted: {list(METHODS)}")
     chunks = _checks.positive_int("chunks", chunks, allow_none=True)
+    for w in grid.get("warmup_steps", ()):
+        if not 0 <= float(w) < steps:
+            raise ValueError(f"grid['warmup_steps'] values must be in [0, steps={steps}), got {w}")
+    if fixed.get("schedule") is not None and "steps" not in fixed:
+        fixed["steps"] = steps  # a schedule spans the run, as in train()
     check_sweepable(optimizer, fixed, list(grid))
     check_cost(
         problem,

@@ -26,6 +26,8 @@ import optax
 from optlab import _cache, _checks
 from optlab import optimizers as optimizers_lib
 from optlab import problems as problems_lib
+from optlab.precision import cast_floating, precision, resolve_dtype
+from optlab.problems.precision import at_dtype
 from optlab.train import loop
 from optlab.train.step import init_state, make_evaluate, make_step
 
@@ -101,6 +103,18 @@ def _json_float(x) -> float | None:
 # Same name (+ hyperparameters) -> same object -> the compiled program is reused.
 _OPTIMIZERS = _cache.Cache(maxsize=64)
 _PROBLEMS = _cache.Cache(maxsize=32)
+
+
+def with_schedule_steps(hyperparams: Mapping[str, Any] | None, steps: int) -> dict[str, Any]:
+    """``hyperparams`` with ``steps`` filled in when a ``schedule`` is named and ``steps`` is not.
+
+    A schedule such as ``"cosine"`` needs the run length; a run knows it, so
+    ``hyperparams={"schedule": "cosine"}`` decays over the run's own steps.
+    """
+    hp = dict(hyperparams or {})
+    if hp.get("schedule") is not None and "steps" not in hp:
+        hp["steps"] = int(steps)
+    return hp
 
 
 def resolve_optimizer(optimizer, hyperparams: Mapping[str, Any] | None):
@@ -289,6 +303,7 @@ def train(
     chunks: int | None = None,
     progress: bool = False,
     params=None,
+    dtype: str = "float32",
 ) -> Run:
     """Train ``problem`` with ``optimizer`` for ``steps`` steps, compiled.
 
@@ -307,6 +322,11 @@ def train(
         a progress bar and logging run between chunks.
       progress: show a progress bar (``tqdm``; notebook-aware).
       params: start from these params instead of ``problem.init``.
+      dtype: ``"float32"`` (default) or ``"float64"``: params, data and every intermediate in
+        float64, JAX's 64-bit mode enabled for this call only (:mod:`optlab.precision`); the
+        initial params are drawn as in float32 and cast, so both start from the same point.
+
+    With ``hyperparams={"schedule": ...}`` and no ``"steps"``, the schedule spans ``steps``.
 
     Returns:
       A :class:`Run` of numpy arrays.
@@ -319,9 +339,23 @@ def train(
       >>> run.loss.shape, run.diverged
       ((100,), False)
     """
-    problem = resolve_problem(problem)
+    dtype = resolve_dtype(dtype)
+    if isinstance(optimizer, str):
+        hyperparams = with_schedule_steps(hyperparams, _checks.positive_int("steps", steps))
+    with precision(dtype) as dt:
+        problem = at_dtype(resolve_problem(problem), dtype)
+        if params is not None and dtype != "float32":
+            params = cast_floating(params, dt)
+        return _train(
+            problem, optimizer, hyperparams=hyperparams, params=params, key=key, dtype=dtype,
+            settings=_settings(steps, eval_every, snapshot_every, chunks, progress),
+            snapshots=snapshots, progress=progress,
+        )  # fmt: skip
+
+
+def _train(problem, optimizer, *, hyperparams, params, key, dtype, settings, snapshots, progress):
+    """The body of :func:`train` (inside its precision context)."""
     opt, opt_config = resolve_optimizer(optimizer, hyperparams)
-    settings = _settings(steps, eval_every, snapshot_every, chunks, progress)
     layout = settings.layout
     if params is not None:
         check_params(problem, params, key)
@@ -336,6 +370,15 @@ def train(
     total = layout.chunks * layout.steps_per_chunk
     bar = progress_bar(total, progress, desc=f"{opt_config['optimizer']}")
     ran = _run_chunks(compiled, state, splits=(train_split, val_split), settings=settings, bar=bar)
+    config = {
+        "problem": problem.name,
+        **opt_config,
+        "steps": settings.steps,
+        "eval_every": settings.eval_every,
+        "snapshot_every": settings.snapshot_every,
+    }
+    if dtype != "float32":
+        config["dtype"] = dtype
     return Run(
         **_record(
             problem,
@@ -347,13 +390,7 @@ def train(
         ),
         compile_time=compile_time,
         run_time=ran.run_time,
-        config={
-            "problem": problem.name,
-            **opt_config,
-            "steps": settings.steps,
-            "eval_every": settings.eval_every,
-            "snapshot_every": settings.snapshot_every,
-        },
+        config=config,
     )
 
 
