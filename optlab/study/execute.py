@@ -39,6 +39,7 @@ from optlab.study.config import (
     run_config,
 )
 from optlab.study.results import StudyResults, edge_hits, load_study, run_index, select_best
+from optlab.study.space import space_specs
 
 __all__ = ["run_study", "Group"]
 
@@ -126,10 +127,18 @@ def run_study(
     check_cost(config, built)
     infos = {p: problem_info(pb) for p, pb in built.items()}
     # the trials are stored, so the report reads the study without the optimizers' registry
+    # the trials and search spaces are stored, so the report (trials, edge-of-range warnings)
+    # reads the study without the optimizers' registry
     trials = {o: config.trials_of(o) for o in config.optimizers}
+    spaces = {o: space_specs(config.space_of(o)) for o in config.optimizers}
     store = Store(out).init(
         config.to_dict(),
-        info={"problems": infos, "run_identity": identity.IDENTITY_FORMAT, "trials": trials},
+        info={
+            "problems": infos,
+            "run_identity": identity.IDENTITY_FORMAT,
+            "trials": trials,
+            "spaces": spaces,
+        },
         check=lambda old, new: check_extension(old, new, allow=allow),
     )
     index = run_index(store)

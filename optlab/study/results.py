@@ -184,9 +184,9 @@ def edge_hits(trials: Sequence[dict], best: dict, space: dict[str, Dim]) -> list
     hits = []
     for h in sorted(space):
         d = space[h]
-        if d.kind == "fixed" or h not in best or isinstance(best[h], bool):
-            continue
-        tried = sorted({float(t[h]) for t in trials if h in t and not isinstance(t[h], bool)})
+        if d.kind in ("fixed", "choice") or h not in best or not _is_real(best[h]):
+            continue  # a categorical choice has no edge
+        tried = sorted({float(t[h]) for t in trials if h in t and _is_real(t[h])})
         if len(tried) < 3:
             continue
         v = float(best[h])
@@ -194,6 +194,10 @@ def edge_hits(trials: Sequence[dict], best: dict, space: dict[str, Dim]) -> list
         if side is not None:
             hits.append(EdgeHit(h, v, side, d, _widen(d, side)))
     return hits
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _merge_dims(a: Dim, b: Dim) -> Dim:
@@ -474,7 +478,15 @@ class StudyResults:
     def edge_hits(self, problem: str, optimizer: str) -> list[EdgeHit]:
         """Selected hyperparameters of ``optimizer`` on ``problem`` at the edge of the search."""
         pr = self.pair(problem, optimizer)
-        return edge_hits(pr.trials, pr.best, self.config.space_of(optimizer))
+        return edge_hits(pr.trials, pr.best, self.space_of(optimizer))
+
+    def space_of(self, optimizer: str) -> dict[str, Dim]:
+        """The search space ``optimizer`` was tuned over: as stored in the manifest (no
+        optimizer registry needed), else (older studies) from the config."""
+        stored = self.manifest.get("info", {}).get("spaces", {}).get(optimizer)
+        if stored is None:
+            return self.config.space_of(optimizer)
+        return {h: Dim.parse(s, f"search.{optimizer}.{h}") for h, s in stored.items()}
 
     def warnings(self) -> list[tuple[str, str, EdgeHit]]:
         """``(problem, optimizer, hit)`` for every selected value at the edge of its range."""
@@ -496,7 +508,7 @@ class StudyResults:
         for _, o, hit in self.warnings():
             if hit.widened is None:
                 continue
-            space = out.setdefault(o, dict(self.config.space_of(o)))
+            space = out.setdefault(o, dict(self.space_of(o)))
             space[hit.hyperparameter] = _merge_dims(space[hit.hyperparameter], hit.widened)
         return {o: {h: d.to_spec() for h, d in sp.items()} for o, sp in out.items()}
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dim", "check_space", "count_trials", "default_space", "sample_trials"]
+__all__ = ["Dim", "check_space", "count_trials", "default_space", "sample_trials", "space_specs"]
 
 _SAMPLED = ("log-uniform", "uniform")
 
@@ -283,3 +283,9 @@ def _round_sig(v, sig: int = 6):
     if isinstance(v, float) and v != 0 and math.isfinite(v):
         return float(f"{v:.{sig}g}")
     return v
+
+
+def space_specs(space: dict[str, Dim]) -> dict[str, Any]:
+    """``{hyperparameter: spec}``: a search space in its JSON/TOML form (``Dim.parse`` reads it
+    back)."""
+    return {h: d.to_spec() for h, d in space.items()}
