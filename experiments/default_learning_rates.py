@@ -1,9 +1,10 @@
 """Measure the default Adam learning rate of the DeepOBS-style problems (docs/problems.md).
 
-For each problem: a short Adam run (``optlab.train.train``, key 0, data seed 0) at each
-learning rate of a small grid; the default is the rate with the best final validation
-accuracy (validation loss for ``quadratic-deep``), and its test numbers are what the docs
-report. Small on purpose (a few hundred steps): it picks a working rate, it does not tune.
+For each problem: a short Adam run (key 0, data seed 0) at each learning rate of a small
+grid, all rates in one compiled ``optlab.sweep.sweep``; the default is the rate with the best
+final validation accuracy (validation loss for ``quadratic-deep``), and its test numbers are
+what the docs report. Small on purpose (a few hundred steps): it picks a working rate, it
+does not tune.
 
 Run::
 
@@ -16,11 +17,8 @@ import argparse
 import time
 from dataclasses import asdict, dataclass
 
-import jax
-import optax
-
 from optlab import _io, problems
-from optlab.train import train
+from optlab.sweep import sweep
 
 
 @dataclass(frozen=True)
@@ -42,22 +40,30 @@ CONFIGS = (
 
 
 def measure(cfg: Config) -> dict:
-    """Every learning rate of ``cfg``: final metrics, seconds; and the chosen one."""
+    """Every learning rate of ``cfg`` in one compiled sweep: final metrics; the chosen one.
+
+    A sweep run equals ``train(problem, optax.adam(lr), steps=..., key=jax.random.key(0))``
+    to float32 rounding, and compiles once for all the rates (``train`` with a constant rate
+    would compile once per rate). ``seconds`` is the sweep's wall time (compile included)
+    divided by the number of rates.
+    """
     p = problems.get(cfg.problem)
+    t = time.perf_counter()
+    res = sweep(
+        p, "adam", grid={"learning_rate": list(cfg.learning_rates)}, seeds=[0],
+        steps=cfg.steps, eval_every=cfg.steps,
+    )  # fmt: skip
+    seconds = (time.perf_counter() - t) / len(cfg.learning_rates)
     rows = []
-    for lr in cfg.learning_rates:
-        t = time.perf_counter()
-        run = train(
-            p, optax.adam(lr), steps=cfg.steps, key=jax.random.key(0),
-            eval_every=cfg.steps, snapshots=False,
-        )  # fmt: skip
-        rows.append({"learning_rate": lr, "seconds": time.perf_counter() - t, **run.final})
+    for i, c in enumerate(res.configs):
+        final = {k: float(v[i]) for k, v in res.final.items()}
+        rows.append({"learning_rate": c["learning_rate"], "seconds": seconds, **final})
         print(cfg.problem, rows[-1], flush=True)
     if "val_accuracy" in rows[0]:
         best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
     else:
         best = min(rows, key=lambda r: r["val_loss"])
-    return {"config": asdict(cfg), "runs": rows, "chosen": best}
+    return {"config": asdict(cfg), "method": res.method, "runs": rows, "chosen": best}
 
 
 def main(argv=None) -> None:

@@ -475,7 +475,8 @@ def test_deepobs_architectures():
     "name, kw, steps",
     [
         ("mnist-5k-logreg", {}, 40),
-        ("mnist-5k-cnn", {"channels": (4, 8), "dense": (32,)}, 20),  # real digits, small net
+        # real digits, a small net (the published one: test above)
+        ("mnist-5k-cnn", {"channels": (4, 8), "dense": (32,), "learning_rate": 3e-3}, 30),
         ("digits-cnn", {}, 25),
     ],
 )

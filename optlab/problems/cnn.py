@@ -153,7 +153,7 @@ class CNNSpec(NamedTuple):
 
 # Adam learning rates measured in docs/problems.md ("Measured").
 LR_MNIST_CNN = 1e-3
-LR_DIGITS_CNN = 1e-3
+LR_DIGITS_CNN = 1e-2
 
 SPECS: tuple[CNNSpec, ...] = (
     CNNSpec(

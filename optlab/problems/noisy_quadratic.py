@@ -41,7 +41,7 @@ from optlab.problems.core import Problem, register_table
 __all__ = ["deep_spectrum_hessian", "noisy_quadratic_problem"]
 
 # Adam learning rate measured in docs/problems.md ("Measured").
-LR_QUADRATIC_DEEP = 1e-1
+LR_QUADRATIC_DEEP = 3e-2
 
 
 def deep_spectrum_hessian(dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
