@@ -18,7 +18,7 @@ ROOT = Path(__file__).parents[1] / "optlab"
 # Lowest first. A part may import parts listed before it (and itself), never after it.
 LAYERS: list[tuple[str, ...]] = [
     ("_io", "_checks", "_cache"),  # infrastructure: no jax-specific ideas
-    ("mlp", "losses", "stats", "distributed", "precision"),  # pure building blocks
+    ("mlp", "cnn", "losses", "stats", "distributed", "precision"),  # pure building blocks
     ("data", "optimizers", "store"),
     ("problems", "lanes", "classic", "plugins"),  # plugins: user code registering both
     ("landscape",),  # slices and analysis of any f: nothing from training

@@ -344,3 +344,76 @@ def test_traced_step_compiles_once(small_split):
 
     _, ys = jax.lax.scan(body, jnp.int32(0), None, length=12)
     np.testing.assert_array_equal(np.asarray(ys), np.stack(outs))
+
+
+# ------------------------------------------------------------------- your own data
+
+
+def test_from_arrays_splits_like_the_built_in_sets(sk_digits):
+    x, y = sk_digits
+    own = data.from_arrays(x / 16.0, y, seed=4)  # task inferred from integer labels
+    ref = data.load("digits", seed=4)
+    assert own.task == "classification" and own.n_classes == 10
+    for s in SPLITS:  # the same deterministic stratified split as data.load("digits")
+        np.testing.assert_array_equal(own.info["indices"][s], ref.info["indices"][s])
+        np.testing.assert_array_equal(np.asarray(own.split(s).x), np.asarray(ref.split(s).x))
+        assert own.split(s).y.dtype == jnp.int32
+    # stratified, counted independently: each class split round(0.15 n_c) / round(0.15 n_c)
+    for c in range(10):
+        n_c = int(np.sum(y == c))
+        got = {s: int(np.sum(np.asarray(own.split(s).y) == c)) for s in SPLITS}
+        n_eval = int(round(0.15 * n_c))
+        assert got == {"train": n_c - 2 * n_eval, "val": n_eval, "test": n_eval}
+    other = data.from_arrays(x / 16.0, y, seed=5)
+    assert not np.array_equal(other.info["indices"]["test"], own.info["indices"]["test"])
+
+
+def test_from_arrays_tasks_and_errors():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    reg = data.from_arrays(x, x.sum(axis=1), fractions=(0.5, 0.25, 0.25), standardize=True)
+    assert reg.task == "regression" and reg.train.y.shape == (30, 1)
+    np.testing.assert_allclose(np.asarray(reg.train.x).mean(axis=0), 0.0, atol=1e-6)
+    binary = data.from_arrays(x, (x[:, 0] > 0).astype(float), task="binary")
+    assert binary.n_outputs == 1 and set(np.unique(np.asarray(binary.train.y))) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match=r"shape \(n, d\)"):
+        data.from_arrays(x.reshape(60, 3, 1), np.zeros(60, int))
+    with pytest.raises(ValueError, match="60 rows"):
+        data.from_arrays(x, np.zeros(59, int))
+    with pytest.raises(ValueError, match="non-finite"):
+        data.from_arrays(np.where(x > 2, np.nan, x), np.zeros(60, int))
+    with pytest.raises(ValueError, match="integers 0..K-1"):
+        data.from_arrays(x, np.full(60, 0.5), task="classification")
+    with pytest.raises(ValueError, match="0/1"):
+        data.from_arrays(x, np.arange(60) % 3, task="binary")
+    with pytest.raises(ValueError, match="task"):
+        data.from_arrays(x, np.zeros(60), task="ranking")
+    with pytest.raises(ValueError, match="class 1"):  # too few rows of a class to split
+        data.from_arrays(x, (np.arange(60) == 0).astype(int))
+
+
+def test_from_npz_and_register_arrays(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    np.savez(tmp_path / "mine.npz", features=x, labels=y)
+    ds = data.from_npz(tmp_path / "mine.npz", x_key="features", y_key="labels", seed=2)
+    same = data.from_arrays(x, y, seed=2)
+    assert ds.name == "mine" and ds.info["path"].endswith("mine.npz")
+    for s in SPLITS:
+        np.testing.assert_array_equal(np.asarray(ds.split(s).x), np.asarray(same.split(s).x))
+    with pytest.raises(ValueError, match=r"no array\(s\) \['x', 'y'\].*features"):
+        data.from_npz(tmp_path / "mine.npz")
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object), y=y[:1])
+    with pytest.raises(ValueError):  # read with allow_pickle=False: object arrays refused
+        data.from_npz(tmp_path / "objects.npz")
+    with pytest.raises(ValueError, match="cannot read"):
+        data.from_npz(tmp_path / "missing.npz")
+
+    data.register_arrays("test-own-arrays", x, y)
+    x[:] = 0  # registered rows are a copy
+    loaded = data.load("test-own-arrays", seed=2)
+    assert "test-own-arrays" in data.names()
+    np.testing.assert_array_equal(np.asarray(loaded.test.x), np.asarray(same.test.x))
+    with pytest.raises(ValueError, match="already registered"):
+        data.register_arrays("test-own-arrays", x, y)

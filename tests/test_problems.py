@@ -15,7 +15,7 @@ import optax
 import pytest
 from scipy.optimize import minimize
 
-from optlab import problems
+from optlab import data, problems
 from optlab.problems import KnownMinimum
 
 # ------------------------------------------------------------------- numpy references
@@ -433,3 +433,96 @@ def test_digits_mlp_trains_with_adam_in_one_scan():
     final, losses = run(params, opt.init(params))
     assert float(losses[-20:].mean()) < 0.3 * float(losses[:5].mean())
     assert p.evaluate(final, "val")["accuracy"] > 0.9
+
+
+# ------------------------------------------------------------------- DeepOBS-style problems
+
+
+def _shapes(tree):
+    return [tuple(x.shape) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_deepobs_architectures():
+    # The published architectures (Schneider et al., 2019), read from the params' shapes.
+    assert problems.get("mnist-5k-logreg").sizes == (784, 10)
+    assert problems.get("mnist-5k-mlp").sizes == (784, 1000, 500, 100, 10)
+    p = problems.get("mnist-5k-cnn")
+    shapes = _shapes(jax.eval_shape(p.init, jax.random.key(0)))
+    # conv 5x5x1x32, 5x5x32x64 (28 -> 14 -> 7 after 2x2 pooling), dense 3136 -> 1024 -> 10
+    assert sorted(shapes) == sorted(
+        [
+            (5, 5, 1, 32),
+            (32,),
+            (5, 5, 32, 64),
+            (64,),
+            (7 * 7 * 64, 1024),
+            (1024,),
+            (1024, 10),
+            (10,),
+        ]
+    )
+    d = problems.get("digits-cnn")
+    assert sorted(_shapes(jax.eval_shape(d.init, jax.random.key(0)))) == sorted(
+        [(3, 3, 1, 16), (16,), (3, 3, 16, 32), (32,), (2 * 2 * 32, 128), (128,), (128, 10), (10,)]
+    )
+    for name in ("mnist-5k-logreg", "mnist-5k-mlp", "mnist-5k-cnn", "digits-cnn", "quadratic-deep"):
+        assert problems.get(name).batch_size == 128
+    with pytest.raises(ValueError, match="problems on it: .*'mnist-5k-cnn'"):
+        problems.get("mnist-5k")
+
+
+@pytest.mark.parametrize(
+    "name, kw, steps",
+    [
+        ("mnist-5k-logreg", {}, 40),
+        # real digits, a small net (the published one: test above)
+        ("mnist-5k-cnn", {"channels": (4, 8), "dense": (32,), "learning_rate": 3e-3}, 30),
+        ("digits-cnn", {}, 25),
+    ],
+)
+def test_new_problems_train_and_beat_chance(name, kw, steps):
+    from optlab.train import train
+
+    p = problems.get(name, **kw)
+    run = train(
+        p, optax.adam(p.default_learning_rate), steps=steps, key=jax.random.key(0),
+        eval_every=steps, snapshots=False,
+    )  # fmt: skip
+    assert run.final["test_accuracy"] > 0.5  # chance: 0.1 (ten balanced classes)
+    assert run.final["test_loss"] < np.log(10)  # below the loss of a uniform guess
+
+
+def test_quadratic_deep_spectrum_loss_and_minimum():
+    from optlab.train import train
+
+    p = problems.get("quadratic-deep")
+    theta = p.init(jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(theta), np.ones(100))  # DeepOBS start
+    # The Hessian of the loss (autodiff, float32) has DeepOBS's spectrum.
+    h = np.asarray(jax.hessian(p.loss)(theta, p.data.train), np.float64)
+    eig = np.linalg.eigvalsh(0.5 * (h + h.T))
+    assert np.all((eig[:90] > -1e-3) & (eig[:90] < 1 + 1e-3))
+    assert np.all((eig[90:] > 30 - 1e-2) & (eig[90:] < 60 + 1e-2))
+    np.testing.assert_allclose(eig, np.sort(p.config["eigenvalues"]), rtol=1e-4, atol=1e-4)
+    # loss: numpy float64 mean of 0.5 (theta - x)^T H (theta - x) over the test points
+    x = np.asarray(p.data.test.x, np.float64)
+    d = np.asarray(theta, np.float64) - x
+    want = np.mean(0.5 * np.einsum("ni,ij,nj->n", d, h, d))
+    out = p.evaluate(theta, "test")
+    assert out["loss"] == pytest.approx(want, rel=1e-4)
+    # the split's minimum is its mean point: excess is the loss above it
+    xbar = x.mean(axis=0)
+    dm = x - xbar
+    f_min = np.mean(0.5 * np.einsum("ni,ij,nj->n", dm, h, dm))
+    assert out["excess"] == pytest.approx(want - f_min, rel=1e-4)
+    assert p.evaluate(jnp.asarray(xbar, jnp.float32), "test")["excess"] < 1e-4
+    assert p.data.sizes == {"train": 1000, "val": 500, "test": 500}  # DeepOBS: 1,000 train
+    run = train(p, optax.adam(p.default_learning_rate), steps=300, key=jax.random.key(0),
+                eval_every=300, snapshots=False)  # fmt: skip
+    assert run.final["test_excess"] < 0.05 * out["excess"]
+
+
+def test_mlp_problem_needs_only_a_name_and_data():
+    p = problems.mlp_problem("mine", data.load("moons", n=200))
+    assert p.sizes == (2, 64, 2) and p.batch_size == 128
+    assert p.default_learning_rate == 1e-3 and set(p.metrics) == {"accuracy"}

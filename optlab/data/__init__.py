@@ -23,6 +23,10 @@ generated data and the split; the same seed always gives the same arrays, a diff
 different split. The training key never touches the dataset: it only drives ``init`` and the
 batch order in :func:`get_batch`.
 
+Your own data: :func:`from_arrays` and :func:`from_npz` build a :class:`Dataset` from arrays
+with the same deterministic (stratified) splits; :func:`register_arrays` registers them by name
+for :func:`load` (docs/own_model.md).
+
 Modules: :mod:`optlab.data.core` (``Split``, ``Dataset``, the registry, splitting),
 :mod:`optlab.data.sets` (the built-in datasets), :mod:`optlab.data.batching` (``get_batch``
 and the permutation behind it).
@@ -53,9 +57,12 @@ from optlab.data.core import (  # noqa: F401
     TASKS,
     Dataset,
     Split,
+    from_arrays,
+    from_npz,
     load,
     names,
     register,
+    register_arrays,
 )
 from optlab.data.sets import (  # noqa: F401
     MNIST_FILE,
@@ -71,11 +78,14 @@ __all__ = [
     "DEFAULT_FRACTIONS",
     "Dataset",
     "Split",
+    "from_arrays",
+    "from_npz",
     "get_batch",
     "load",
     "names",
     "permutation",
     "permute_indices",
     "register",
+    "register_arrays",
     "steps_per_epoch",
 ]

@@ -10,6 +10,7 @@ validates the common arguments and the loader's options, then calls the loader.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -27,9 +28,12 @@ __all__ = [
     "Dataset",
     "Split",
     "build",
+    "from_arrays",
+    "from_npz",
     "load",
     "names",
     "register",
+    "register_arrays",
     "rngs",
 ]
 
@@ -270,3 +274,188 @@ def load(
             f"dataset {name!r} got unknown option(s) {unknown}; accepted: {[*_COMMON, *accepted]}"
         )
     return loader(seed=seed, fractions=fr, standardize=bool(standardize), **kw)
+
+
+# --------------------------------------------------------------------------- your own data
+
+
+def _infer_task(y: np.ndarray) -> str:
+    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        return "classification"
+    return "regression"
+
+
+def _own_rows(x: Any, y: Any, task: str | None, what: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """``x, y`` as numpy arrays, checked (shapes, finiteness, labels), and the task."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) or x.shape[0] == 0:
+        raise ValueError(
+            f"{what}: x must be a non-empty numeric array of shape (n, d), got shape "
+            f"{x.shape} and dtype {x.dtype} (flatten images: x.reshape(len(x), -1))"
+        )
+    if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{what}: y must have shape (n,) or (n, k) with the n={x.shape[0]} rows of x, "
+            f"got shape {y.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: x holds non-finite values (nan or inf)")
+    if task is None:
+        task = _infer_task(y)
+    _checks.one_of("task", task, TASKS)
+    if task == "regression":
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+            raise ValueError(f"{what}: regression targets y must be finite numbers")
+        return x, y, task
+    if y.ndim != 1:
+        raise ValueError(f"{what}: {task} labels y must have shape (n,), got shape {y.shape}")
+    labels = y.astype(np.float64) if np.issubdtype(y.dtype, np.number) else None
+    allowed = "0/1" if task == "binary" else "integers 0..K-1"
+    if labels is None or np.any(labels != np.round(labels)) or labels.min() < 0:
+        raise ValueError(f"{what}: {task} labels y must be {allowed}, got dtype {y.dtype}")
+    if task == "binary" and labels.max() > 1:
+        raise ValueError(f"{what}: binary labels y must be 0/1, got values up to {labels.max()}")
+    return x, labels.astype(np.int64), task
+
+
+def from_arrays(
+    x: Any,
+    y: Any,
+    *,
+    task: str | None = None,
+    n_classes: int | None = None,
+    seed: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    standardize: bool = False,
+    name: str = "arrays",
+) -> Dataset:
+    """A :class:`Dataset` from your own arrays, split like the built-in sets.
+
+    The rows are split by the same code as every built-in dataset: deterministic given
+    ``seed``, ``fractions`` of the rows (rounded) for validation and test, the rest for
+    training, and stratified by class for classification and binary tasks (each class split
+    with the fractions). ``info["indices"]`` records each split's row numbers in ``x``.
+
+    Args:
+      x: inputs, shape ``(n, d)``, numeric and finite (flatten images to rows; a problem's
+        ``apply`` may reshape them, as the CNN problems do).
+      y: targets: ``(n,)`` integer class labels (classification), ``(n,)`` 0/1 (binary), or
+        ``(n,)``/``(n, k)`` numbers (regression, stored as ``(n, k)``).
+      task: ``"classification"``, ``"binary"`` or ``"regression"``; ``None`` infers it:
+        one-dimensional integer (or bool) ``y`` is classification, anything else regression.
+      n_classes: classes of a classification task (default ``max(y) + 1``; give it when a
+        class may be absent from the data).
+      seed: data seed: fixes the split.
+      fractions: (train, val, test) fractions in (0, 1) summing to 1; default 70/15/15.
+      standardize: shift/scale every feature by the train split's mean and std.
+      name: the dataset's name (``Dataset.name``).
+
+    Returns:
+      A :class:`Dataset` (``x`` float32; ``y`` int32 labels, float32 0/1, or float32 ``(n, k)``).
+
+    Raises:
+      ValueError: bad shapes, non-finite values, labels that do not fit ``task``, an unknown
+        task, bad fractions, or too few rows of a class for the fractions.
+
+    Example:
+      >>> import numpy as np
+      >>> from optlab import data
+      >>> x = np.random.default_rng(0).normal(size=(200, 3))
+      >>> ds = data.from_arrays(x, (x[:, 0] > 0).astype(int), seed=1)
+      >>> ds.task, ds.n_classes, ds.sizes
+      ('classification', 2, {'train': 140, 'val': 30, 'test': 30})
+    """
+    what = f"dataset {name!r}"
+    x, y, task = _own_rows(x, y, task, what)
+    seed = _checks.int_at_least("seed", seed, 0)
+    fr = _check_fractions(fractions)
+    if task == "classification":
+        n_classes = _checks.int_at_least(
+            "n_classes", int(y.max()) + 1 if n_classes is None else n_classes, 1
+        )
+        if y.max() >= n_classes:
+            raise ValueError(f"{what}: label {int(y.max())} >= n_classes={n_classes}")
+    elif task == "binary":
+        n_classes = 2
+    else:
+        n_classes = None
+    (split,) = rngs(seed, 1)
+    info = {"seed": seed, "source": "from_arrays"}
+    return build(
+        name, x, y, task=task, n_classes=n_classes, rng=split, fractions=fr,
+        standardize=standardize, info=info,
+    )  # fmt: skip
+
+
+def from_npz(
+    path: str | os.PathLike,
+    *,
+    x_key: str = "x",
+    y_key: str = "y",
+    task: str | None = None,
+    n_classes: int | None = None,
+    seed: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    standardize: bool = False,
+    name: str | None = None,
+) -> Dataset:
+    """A :class:`Dataset` from the arrays ``x_key`` and ``y_key`` of an ``.npz`` file.
+
+    The file is read with ``allow_pickle=False`` (plain numeric arrays only); the rest is
+    :func:`from_arrays` (same checks, same deterministic stratified split). ``name`` defaults
+    to the file's stem; ``info["path"]`` records the file.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in (x_key, y_key) if k not in f.files]
+            if missing:
+                raise ValueError(
+                    f"npz file {path!r} has no array(s) {missing}; it holds {sorted(f.files)} "
+                    "(choose them with x_key=..., y_key=...)"
+                )
+            x, y = f[x_key], f[y_key]
+    except (OSError, EOFError) as e:
+        raise ValueError(f"cannot read npz file {path!r}: {e}") from None
+    if name is None:
+        name = os.path.splitext(os.path.basename(path))[0]
+    ds = from_arrays(
+        x, y, task=task, n_classes=n_classes, seed=seed, fractions=fractions,
+        standardize=standardize, name=name,
+    )  # fmt: skip
+    ds.info.update(path=path, source="from_npz")
+    return ds
+
+
+def register_arrays(
+    name: str,
+    x: Any,
+    y: Any,
+    *,
+    task: str | None = None,
+    n_classes: int | None = None,
+) -> None:
+    """Register your own arrays as dataset ``name``, so :func:`load` (and problems) find it.
+
+    ``load(name, seed=..., fractions=..., standardize=...)`` then returns
+    :func:`from_arrays` of these rows: the same deterministic (stratified) split for the same
+    seed. The arrays are checked now (a :class:`ValueError` names the problem) and copied, so
+    later changes to ``x`` and ``y`` do not change the dataset.
+
+    Example (registers globally, so not run as a doctest)::
+
+        data.register_arrays("my-set", x, y, task="classification")
+        ds = data.load("my-set", seed=3)
+    """
+    x, y, task = _own_rows(x, y, task, f"dataset {name!r}")
+    x, y = x.copy(), y.copy()
+
+    def loader(*, seed: int, fractions: tuple[float, float, float], standardize: bool):
+        return from_arrays(
+            x, y, task=task, n_classes=n_classes, seed=seed, fractions=fractions,
+            standardize=standardize, name=name,
+        )  # fmt: skip
+
+    loader.__doc__ = f"Your own arrays registered as {name!r}: {x.shape[0]} rows, {task}."
+    register(name)(loader)

@@ -6,10 +6,12 @@ evaluates ``loss(params + a * d1 + b * d2)`` on a grid of ``(a, b)``.
 Normalizations of random Gaussian directions (Li et al., 2018):
 
 - ``"filter"``: every filter of ``d`` is rescaled to the norm of the matching filter of the
-  params. For optlab's MLP layout a filter is one output unit, i.e. one column ``w[:, j]`` of
-  a ``(fan_in, fan_out)`` weight (in general: the last axis indexes filters of any leaf with
-  ``ndim >= 2``). 1-D leaves (biases) are rescaled as a whole to the bias vector's norm, or
-  zeroed with ``ignore_biases=True``.
+  params. The last axis indexes the filters of any leaf with ``ndim >= 2``, and a filter's
+  norm is taken over all other axes: for optlab's MLP layout one output unit, i.e. one column
+  ``w[:, j]`` of a ``(fan_in, fan_out)`` weight; for an HWIO conv kernel ``(k, k, c_in,
+  c_out)`` (:mod:`optlab.cnn`) one output filter ``w[:, :, :, o]``, the whole kernel that
+  produces output channel ``o`` (Li et al.'s filter). 1-D leaves (biases) are rescaled as a
+  whole to the bias vector's norm, or zeroed with ``ignore_biases=True``.
 - ``"layer"``: every leaf is rescaled to the norm of the matching params leaf.
 - ``"none"``: raw standard normal entries.
 

