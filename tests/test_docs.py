@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from optlab.data import core as data_core
+from optlab.optimizers import _registry as optimizer_registry
+from optlab.problems import core as problem_core
+
 ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -21,8 +25,20 @@ def python_blocks(path: Path) -> list[str]:
 CASES = [p for p in DOCS if python_blocks(p)]
 
 
+@pytest.fixture
+def isolated_registries():
+    """What a guide registers (a dataset, a problem, an optimizer) is removed afterwards, so
+    the other tests see only the built-ins whatever the order."""
+    registries = (data_core._LOADERS, problem_core._REGISTRY, optimizer_registry._REGISTRY)
+    saved = [dict(r) for r in registries]
+    yield
+    for registry, before in zip(registries, saved, strict=True):
+        registry.clear()
+        registry.update(before)
+
+
 @pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
-def test_snippets_run(path, tmp_path, monkeypatch):
+def test_snippets_run(path, tmp_path, monkeypatch, isolated_registries):
     monkeypatch.chdir(tmp_path)  # snippets that write results do so in a scratch folder
     namespace = {"__name__": f"doc_{path.stem}"}
     for i, code in enumerate(python_blocks(path)):
