@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optlab import _checks
-from optlab.problems.core import Bounds, KnownMinimum, Problem, register_table
+from optlab.problems.core import Bounds, KnownMinimum, Problem, register_specs
 
 __all__ = [
     "HIMMELBLAU_MINIMA",
@@ -412,11 +411,4 @@ def _build(spec: AnalyticSpec, opts: dict[str, Any]) -> Problem:
     )
 
 
-for _spec in SPECS:
-    register_table(
-        _spec.name,
-        defaults=_defaults(_spec),
-        description=_spec.description,
-        build=functools.partial(_build, _spec),
-    )
-del _spec
+register_specs(SPECS, defaults=_defaults, build=_build)

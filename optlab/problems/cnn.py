@@ -23,7 +23,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -35,7 +34,7 @@ from optlab import cnn as cnn_lib
 from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_table
+from optlab.problems.core import Problem, register_specs
 from optlab.problems.mlp import _loss_and_metrics
 
 __all__ = ["SPECS", "CNNSpec", "cnn_problem"]
@@ -213,11 +212,4 @@ def _build(spec: CNNSpec, opts: dict[str, Any]) -> Problem:
     )
 
 
-for _spec in SPECS:
-    register_table(
-        _spec.name,
-        defaults=_defaults(_spec),
-        description=_spec.description,
-        build=functools.partial(_build, _spec),
-    )
-del _spec
+register_specs(SPECS, defaults=_defaults, build=_build)

@@ -229,6 +229,21 @@ def register_table(
     return register(name, description=line)(factory)
 
 
+def register_specs(
+    specs, *, defaults: Callable[[Any], Mapping[str, Any]], build: Callable[..., Problem]
+) -> None:
+    """:func:`register_table` for every row of a table of specs (named tuples with ``name``
+    and ``description``): ``defaults(spec)`` gives a row's options, ``build(spec, options)``
+    its problem."""
+    for spec in specs:
+        register_table(
+            spec.name,
+            defaults=defaults(spec),
+            description=spec.description,
+            build=functools.partial(build, spec),
+        )
+
+
 def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
         on_data = [n for n in names() if n.startswith(f"{name}-")]

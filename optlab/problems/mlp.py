@@ -19,7 +19,6 @@ and ``init_scheme`` (see :func:`optlab.problems.options`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -29,7 +28,7 @@ from optlab import _checks, losses
 from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_table
+from optlab.problems.core import Problem, register_specs
 
 __all__ = ["SPECS", "MLPSpec", "mlp_problem"]
 
@@ -286,11 +285,4 @@ def _build(spec: MLPSpec, opts: dict[str, Any]) -> Problem:
     )
 
 
-for _spec in SPECS:
-    register_table(
-        _spec.name,
-        defaults=_defaults(_spec),
-        description=_spec.description,
-        build=functools.partial(_build, _spec),
-    )
-del _spec
+register_specs(SPECS, defaults=_defaults, build=_build)
