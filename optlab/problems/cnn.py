@@ -34,8 +34,7 @@ from optlab import cnn as cnn_lib
 from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_specs
-from optlab.problems.mlp import _loss_and_metrics
+from optlab.problems.core import Problem, register_specs, task_loss_and_metrics
 
 __all__ = ["SPECS", "CNNSpec", "cnn_problem"]
 
@@ -104,7 +103,7 @@ def cnn_problem(
             key, shape, channels, dense, n_out, kernel_size=kernel_size, scheme=init_scheme
         )
     )
-    loss, metrics = _loss_and_metrics(ds.task, apply)
+    loss, metrics = task_loss_and_metrics(ds.task, apply)
     return Problem(
         name=name,
         init=init,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optlab import _checks
+from optlab import _checks, losses
 from optlab import data as data_lib
 from optlab.data import Dataset, Split
 
@@ -227,6 +227,34 @@ def register_table(
     factory.__name__ = factory.__qualname__ = f"_{name.replace('-', '_')}"
     factory.__doc__ = f"The {name!r} problem: {line}."
     return register(name, description=line)(factory)
+
+
+def task_loss_and_metrics(task: str, apply: Callable) -> tuple[Callable, dict[str, Callable]]:
+    """The loss and metrics of a model ``apply(params, x)`` (an MLP or a conv net) on a
+    ``task``: MSE; softmax CE + accuracy; sigmoid CE + accuracy."""
+    if task == "regression":
+
+        def loss(params, batch):
+            return losses.mse(apply(params, batch.x), batch.y)
+
+        return loss, {}
+    if task == "classification":
+
+        def loss(params, batch):
+            return losses.softmax_cross_entropy(apply(params, batch.x), batch.y)
+
+        def acc(params, batch):
+            return losses.accuracy(apply(params, batch.x), batch.y)
+
+        return loss, {"accuracy": acc}
+
+    def loss(params, batch):
+        return losses.binary_cross_entropy(apply(params, batch.x)[..., 0], batch.y)
+
+    def acc(params, batch):
+        return losses.binary_accuracy(apply(params, batch.x)[..., 0], batch.y)
+
+    return loss, {"accuracy": acc}
 
 
 def register_specs(

@@ -24,11 +24,11 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optlab import _checks, losses
+from optlab import _checks
 from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_specs
+from optlab.problems.core import Problem, register_specs, task_loss_and_metrics
 
 __all__ = ["SPECS", "MLPSpec", "mlp_problem"]
 
@@ -67,33 +67,6 @@ def _resolve_sizes(
             f"(task {ds.task!r}, sizes={sizes}); use sizes=({d_in}, ..., {d_out})"
         )
     return sizes
-
-
-def _loss_and_metrics(task: str, apply: Callable) -> tuple[Callable, dict[str, Callable]]:
-    """The loss and metrics of a ``task``: MSE; softmax CE + accuracy; sigmoid CE + accuracy."""
-    if task == "regression":
-
-        def loss(params, batch):
-            return losses.mse(apply(params, batch.x), batch.y)
-
-        return loss, {}
-    if task == "classification":
-
-        def loss(params, batch):
-            return losses.softmax_cross_entropy(apply(params, batch.x), batch.y)
-
-        def acc(params, batch):
-            return losses.accuracy(apply(params, batch.x), batch.y)
-
-        return loss, {"accuracy": acc}
-
-    def loss(params, batch):
-        return losses.binary_cross_entropy(apply(params, batch.x)[..., 0], batch.y)
-
-    def acc(params, batch):
-        return losses.binary_accuracy(apply(params, batch.x)[..., 0], batch.y)
-
-    return loss, {"accuracy": acc}
 
 
 def mlp_problem(
@@ -150,7 +123,7 @@ def mlp_problem(
 
     # jitted: one small compile instead of op-by-op dispatch of every layer's ops
     init = jax.jit(lambda key: mlp_lib.init(key, sizes, scheme=init_scheme))
-    loss, metrics = _loss_and_metrics(ds.task, apply)
+    loss, metrics = task_loss_and_metrics(ds.task, apply)
     return Problem(
         name=name,
         init=init,
