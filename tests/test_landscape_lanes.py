@@ -174,3 +174,65 @@ def test_batched_points_program_runs_without_transfers(layout):
         out = jax.block_until_ready(slices._eval_traced(loss, *args, layout, 8))
     ref = ls.slice_2d(loss, params, d1, d2, g, g, batch_size=4)
     np.testing.assert_allclose(np.asarray(out).reshape(5, 5), ref, rtol=1e-5)
+
+
+def _np_conv_same(x, w):
+    """NHWC x HWIO 'SAME' convolution (stride 1) in float64 numpy, by explicit windows."""
+    kh, kw = w.shape[:2]
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    xp = np.pad(x, ((0, 0), (ph, kh - 1 - ph), (pw, kw - 1 - pw), (0, 0)))
+    n, h, wd, _ = x.shape
+    out = np.zeros((n, h, wd, w.shape[3]))
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nhwc,co->nhwo", xp[:, i : i + h, j : j + wd], w[i, j])
+    return out
+
+
+def test_cnn_closure_major_path_maps_per_point_kernels_and_matches_numpy():
+    # two convolutions: the first (constant images, kernel on the plane) is affine; the second
+    # has a kernel that differs per point and is evaluated point by point (lax.map), not as
+    # one grouped convolution
+    import jax.numpy as jnp
+
+    from optlab import lanes, losses
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 5, 5, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 3)
+    params = {
+        "c1": rng.normal(size=(3, 3, 1, 2)).astype(np.float32) * 0.5,
+        "c2": rng.normal(size=(3, 3, 2, 3)).astype(np.float32) * 0.5,
+        "d": rng.normal(size=(75, 3)).astype(np.float32) * 0.2,
+    }
+    params = jax.tree.map(jnp.asarray, params)
+    d1, d2 = ls.random_directions(jax.random.key(3), params, "filter")
+
+    def conv(h, w):
+        return jax.lax.conv_general_dilated(h, w, (1, 1), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+
+    def loss(p):
+        h = jax.nn.relu(conv(jax.nn.relu(conv(x, p["c1"])), p["c2"]))
+        return losses.softmax_cross_entropy(h.reshape(3, -1) @ p["d"], y)
+
+    alphas, betas = np.linspace(-1, 1, 4), np.linspace(-0.5, 0.5, 3)
+    got, path = _closure_slice(loss, params, d1, d2, alphas, betas)
+    assert path == "major"
+    fn, rules = lanes.batched_points(
+        lambda a, b: loss(jax.tree.map(lambda p, u, v: p + a * u + b * v, params, d1, d2)), 2,
+        "major",
+    )  # fmt: skip
+    jax.eval_shape(fn, jax.ShapeDtypeStruct((2, 2), jnp.float32))
+    assert "affine" in rules and "map:conv_general_dilated" in rules
+    assert "vmap:conv_general_dilated" not in rules
+
+    def np_loss(p):
+        p = {k: np.asarray(v, np.float64) for k, v in p.items()}
+        h = np.maximum(_np_conv_same(np.maximum(_np_conv_same(x, p["c1"]), 0), p["c2"]), 0)
+        z = h.reshape(3, -1) @ p["d"]
+        z = z - z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(3), y]))
+
+    want = np.array([[np_loss(shifted(params, d1, d2, a, b)) for b in betas] for a in alphas])
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
