@@ -275,12 +275,34 @@ def _sub_jaxpr(eqn):
     return None
 
 
+class _Deferred:
+    """Phase 1 (hoisting): a value that depends on the points, computed in phase 2."""
+
+    __slots__ = ()
+
+
+_DEFERRED = _Deferred()
+_NEEDS_POINTS = object()  # tape entry: this equation is evaluated in phase 2
+
+
 class _Interpreter:
-    def __init__(self, coords, layout):
-        self.coords = coords  # k arrays of shape (R,)
+    """Evaluates a jaxpr on constant, affine and batched values.
+
+    Two phases share one traversal order. Phase 1 (``coords=None``, ``tape=[]``) evaluates
+    every equation whose result does not depend on the points (constants and the parts of
+    affine values, e.g. a first layer's ``x W``, ``x D1``, ``x D2``) and records them on the
+    tape; phase 2 (``replay`` = that tape) takes them from the tape and evaluates only the
+    rest. Phase 1 runs once per grid, outside the loop over chunks, so the hoisted work is
+    done once instead of once per chunk.
+    """
+
+    def __init__(self, coords, layout, *, tape=None, replay=None, rules=None):
+        self.coords = coords  # k arrays of shape (R,); None in phase 1
         self.layout = layout
-        self.r = coords[0].shape[0]
-        self.rules_taken = set()
+        self.r = None if coords is None else coords[0].shape[0]
+        self.rules_taken = set() if rules is None else rules
+        self.tape = tape
+        self.replay = replay
 
     # --- conversions ----------------------------------------------------------------------
     def materialize(self, v):
@@ -340,10 +362,9 @@ class _Interpreter:
     def eqn(self, eqn, ins):
         prim, params = eqn.primitive, eqn.params
         kinds = [type(v) for v in ins]
-        if _Affine not in kinds and _Batched not in kinds:  # constant: evaluate as it is
-            return prim.bind(*ins, **_bind_params(prim, params))
         name = prim.name
-        if name in _CALLS:
+        if name in _CALLS and ({_Affine, _Batched, _Deferred} & set(kinds)):
+            # into the call (both phases alike, so that they walk the same equations)
             sub = _sub_jaxpr(eqn)
             if sub is not None:
                 closed = sub if hasattr(sub, "jaxpr") else None
@@ -351,10 +372,25 @@ class _Interpreter:
                 consts = closed.consts if closed is not None else []
                 outs = self.run(j, consts, ins)
                 return outs if prim.multiple_results else outs[0]
-        if _Batched not in kinds:
-            out = self.affine(eqn, ins)
+        if _Deferred in kinds:  # phase 1: needs the points
+            return [_DEFERRED] * len(eqn.outvars) if prim.multiple_results else _DEFERRED
+        points_free = _Batched not in kinds
+        if points_free and self.replay is not None:  # phase 2: hoisted in phase 1
+            out = next(self.replay)
+            if out is not _NEEDS_POINTS:
+                return out
+        elif points_free:
+            if _Affine not in kinds:  # constant: evaluate as it is
+                out = prim.bind(*ins, **_bind_params(prim, params))
+            else:
+                out = self.affine(eqn, ins)
+                if out is not None:
+                    self.rules_taken.add("affine")
+            if self.tape is not None:
+                self.tape.append(_NEEDS_POINTS if out is None else out)
+                if out is None:
+                    return [_DEFERRED] * len(eqn.outvars) if prim.multiple_results else _DEFERRED
             if out is not None:
-                self.rules_taken.add("affine")
                 return out
         if self.layout == "minor":
             out = self.minor(eqn, ins)
@@ -555,19 +591,28 @@ def batched_points(g: Callable, n_coords: int, layout: str = "minor", *, dtype=j
     closed = jax.make_jaxpr(g)(*zeros)
     rules: set[str] = set()
 
-    def batched(coords):
-        cs = [coords[:, i] for i in range(n_coords)]
-        interp = _Interpreter(cs, layout)
-        args = []
+    def args():
+        out = []
         for i, z in enumerate(zeros):
             parts = [None] * (n_coords + 1)
             parts[i + 1] = jnp.ones((), z.dtype)
-            args.append(_Affine(parts, jax.core.ShapedArray((), z.dtype)))
-        (out,) = interp.run(closed.jaxpr, closed.consts, args)
-        rules.update(interp.rules_taken)
+            out.append(_Affine(parts, jax.core.ShapedArray((), z.dtype)))
+        return out
+
+    def hoist():
+        tape: list = []
+        _Interpreter(None, layout, tape=tape, rules=rules).run(closed.jaxpr, closed.consts, args())
+        return tape
+
+    def batched(coords, hoisted=None):
+        cs = [coords[:, i] for i in range(n_coords)]
+        replay = None if hoisted is None else iter(hoisted)
+        interp = _Interpreter(cs, layout, replay=replay, rules=rules)
+        (out,) = interp.run(closed.jaxpr, closed.consts, args())
         x = interp.materialize(out)
         return x.reshape(-1) if x.ndim == 1 else x.reshape(interp.r)
 
+    batched.hoist = hoist
     return batched, rules
 
 

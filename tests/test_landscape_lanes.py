@@ -236,3 +236,38 @@ def test_cnn_closure_major_path_maps_per_point_kernels_and_matches_numpy():
 
     want = np.array([[np_loss(shifted(params, d1, d2, a, b)) for b in betas] for a in alphas])
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["minor", "major"])
+def test_hoisted_parts_leave_the_chunk_program(layout):
+    # the first layer on a plane (x W, x D1, x D2) does not depend on the points: hoist()
+    # computes it once per grid, and the per-chunk program keeps only the later layers
+    import jax.numpy as jnp
+
+    from optlab import lanes, losses, mlp
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(70, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 70)
+    params = mlp.init(jax.random.key(0), (8, 80, 4))
+    d1, d2 = ls.random_directions(jax.random.key(1), params, "filter")
+
+    def g(a, b):
+        p = shifted(params, d1, d2, a, b)
+        return losses.softmax_cross_entropy(mlp.apply(p, x), y)
+
+    fn, _ = lanes.batched_points(g, 2, layout)
+    pts = jnp.asarray(rng.normal(size=(5, 2)), jnp.float32)
+
+    def dots(f):
+        jaxpr = jax.make_jaxpr(f)(pts)
+        return sum(e.primitive.name == "dot_general" for e in jaxpr.jaxpr.eqns)
+
+    tape = fn.hoist()
+    # a dot over the data (70 x 8 x 80 per part) must not be left in the per-chunk program
+    big = [e for e in jax.make_jaxpr(lambda c: fn(c, tape))(pts).jaxpr.eqns
+           if e.primitive.name == "dot_general" and 8 in e.invars[0].aval.shape[-1:]]  # fmt: skip
+    assert not big
+    assert dots(lambda c: fn(c, tape)) < dots(fn)
+    want = [float(g(a, b)) for a, b in np.asarray(pts)]
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda c: fn(c, tape))(pts)), want, rtol=2e-5)

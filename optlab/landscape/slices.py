@@ -246,7 +246,8 @@ def _eval_traced(loss_fn, params, directions, points, layout, chunk):
     if pad:
         points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
     fn, _ = _points_fn(loss_fn, params, directions, layout)
-    return jax.lax.map(fn, points.reshape(m, chunk, k)).reshape(-1)[:n]
+    hoisted = fn.hoist()  # once per grid: the parts that do not depend on the points
+    return jax.lax.map(lambda c: fn(c, hoisted), points.reshape(m, chunk, k)).reshape(-1)[:n]
 
 
 #: Points per chunk of the batch-minor layout (as for ``LANES_CHUNK``).
