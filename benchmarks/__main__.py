@@ -84,7 +84,11 @@ def main(argv=None) -> int:
         tmp.unlink()
     info = machine()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    record = {"machine": info, "quick": a.quick, "date": stamp, "rows": rows, "failed": failed}
+    from benchmarks.targets import evaluate
+
+    targets = evaluate(rows)
+    record = {"machine": info, "quick": a.quick, "date": stamp, "rows": rows, "failed": failed,
+              "targets": targets}  # fmt: skip
     path = out_dir / f"benchmarks-{stamp}.json"
     path.write_text(json.dumps(record, indent=1, default=float))
     print(
@@ -92,7 +96,13 @@ def main(argv=None) -> int:
         f"{info['backend']}:{info['device']} x{info['device_count']}"
     )
     print(format_table(rows, COLUMNS + ["peak_rss_mb"]))
-    print(f"\nratio = baseline time / optlab time (higher is better). JSON: {path}")
+    print("\nratio = baseline time / optlab time (higher is better).")
+    title = "Targets (issue 13)"
+    if a.quick:
+        title += " -- QUICK SIZES: the targets are for the full sizes"
+    print(f"\n{title}")
+    print(format_table(targets, ["workload", "optlab", "baseline", "measured", "target", "met"]))
+    print(f"\nJSON: {path}")
     for name, why in failed:
         print(f"FAILED: benchmarks.{name}: {why}", file=sys.stderr)
     return 1 if failed else 0

@@ -58,3 +58,36 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def executed_flops_per_point(loss_fn, params, directions, plan, n_points: int) -> float:
+    """Flops per grid point of the program a slice of ``n_points`` points actually runs, by
+    XLA's cost analysis.
+
+    For the ``"major"``/``"minor"`` paths the parts that do not depend on the points (a first
+    layer's ``x W``, ``x D1``, ``x D2``) are computed once per grid and the rest once per
+    chunk of ``plan.batch_size`` points: the two are separated by costing the program for one
+    chunk and for two. This is less than the loss's own flops per point. For ``"map"`` it is
+    the loss's own cost. A share of the matmul peak computed from it is the share of the
+    hardware's peak the slice used; one from the loss's own flops is an effective rate.
+    """
+    import jax.numpy as jnp
+
+    from optlab.landscape import slices
+
+    if plan.path not in ("major", "minor"):
+        return slices.point_cost(loss_fn, params)["flops"]
+    fn, _ = slices._points_fn(loss_fn, params, tuple(directions), plan.path)
+    dt = jnp.dtype(jax.tree_util.tree_leaves(params)[0].dtype)
+
+    def flops(rows):
+        pts = jax.ShapeDtypeStruct((rows, len(directions)), dt)
+        cost = jax.jit(lambda c: fn(c, fn.hoist())).lower(pts).cost_analysis()
+        if isinstance(cost, (list, tuple)):
+            cost = cost[0] if cost else {}
+        return float(cost.get("flops", 0.0))
+
+    one, two = flops(plan.batch_size), flops(2 * plan.batch_size)
+    per_chunk, once = two - one, 2 * one - two
+    chunks = -(-n_points // plan.batch_size)
+    return (once + chunks * per_chunk) / n_points
