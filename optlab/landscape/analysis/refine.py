@@ -51,6 +51,7 @@ def _refine(f, starts, lo, hi, radius, mode, n_iter):
         jvp = lambda e: jax.jvp(vg, (x,), (e,))  # noqa: E731
         (fx, g), (_, h) = jax.vmap(jvp, out_axes=((None, None), 0))(eye)
         return fx, g.astype(dt), h.astype(dt)
+
     ts = 0.5 ** jnp.arange(17, dtype=starts.dtype)  # 1, 1/2, ..., 2^-16 (a sentinel)
     span = hi - lo
     btol = 1e-12 * span
