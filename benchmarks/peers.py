@@ -141,6 +141,9 @@ def _peer_slice(quick: bool, rounds: int) -> dict:
     x = rng.normal(size=(n_samples, 64)).astype(np.float32)
     y = rng.integers(0, 10, n_samples)
     model, tx, ty = _torch_mlp(params, x, y)
+    # on a GPU machine (JAX on the GPU) the peer runs on the GPU too
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    model, tx, ty = model.to(device), tx.to(device), ty.to(device)
     metric = Loss(torch.nn.functional.cross_entropy, tx, ty)
 
     def peer():
@@ -155,7 +158,7 @@ def _peer_slice(quick: bool, rounds: int) -> dict:
         best = min(best, time.perf_counter() - t0)
     with torch.no_grad():
         centre = float(torch.nn.functional.cross_entropy(model(tx), ty))
-    return {"seconds": best, "centre": centre, "shape": list(np.shape(vals))}
+    return {"seconds": best, "centre": centre, "shape": list(np.shape(vals)), "device": device}
 
 
 def slice_rows(quick: bool, rounds: int) -> list[dict]:
@@ -199,7 +202,8 @@ def slice_rows(quick: bool, rounds: int) -> list[dict]:
         f"({executed / 1e6:.1f}M per point, XLA's cost analysis; the first layer once per "
         f"grid), {100 * effective:.0f}% counting the loss's own {flops / 1e6:.1f}M per point; "
         f"loss at the centre {centre_ours:.6f} vs "
-        f"{peer['centre']:.6f}; peer grid {peer['shape']}; each side best of {rounds}",
+        f"{peer['centre']:.6f}; peer grid {peer['shape']} on {peer['device']}; each side best "
+        f"of {rounds}",
     }]  # fmt: skip
 
 

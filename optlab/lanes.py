@@ -596,7 +596,7 @@ def batched_points(g: Callable, n_coords: int, layout: str = "minor", *, dtype=j
         for i, z in enumerate(zeros):
             parts = [None] * (n_coords + 1)
             parts[i + 1] = jnp.ones((), z.dtype)
-            out.append(_Affine(parts, jax.core.ShapedArray((), z.dtype)))
+            out.append(_Affine(parts, jax.ShapeDtypeStruct((), z.dtype)))
         return out
 
     def hoist():
