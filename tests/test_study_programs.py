@@ -1,15 +1,19 @@
 """A study compiles few programs: sgd and momentum share one (optax.sgd with a traced momentum),
-tuning and evaluation share it, and sgd's numbers stay those of its own plain sweep."""
+tuning and evaluation share it, and sgd's numbers stay those of its own plain sweep; sweeps of a
+minibatched problem share the program of its batch order, whatever the optimizer."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from optlab import optimizers, study, sweep
+from optlab import data, optimizers, problems, study, sweep
 from optlab.store import Store
 from optlab.study import execute, identity
 from optlab.study.config import plans, run_config
 from optlab.study.results import run_index
+from optlab.sweep import engines
 from optlab.sweep import runner as sweep_runner
 
 STEPS, EVERY = 12, 4
@@ -68,3 +72,34 @@ def test_shared_program_only_for_builtin_sgd_without_momentum_keywords():
     assert execute.shared_program("sgd", [{"learning_rate": 0.1, "nesterov": True}]) == ("sgd", {})
     assert execute.shared_program("sgd", [{"learning_rate": 0.1, "momentum": 0.5}]) == ("sgd", {})
     assert execute.shared_program("adam", [{"learning_rate": 0.1}]) == ("adam", {})
+
+
+def test_get_batch_ordered_gives_get_batch_rows_across_epochs():
+    split = data.Split(jnp.arange(50.0)[:, None], jnp.arange(50))
+    key = jax.random.key(3)
+    # 50 rows, batches of 8: 6 steps per epoch; steps 7..30 span epochs 1..5
+    pivots, salts = data.batching.epoch_key_material(key, 1, 5, 50)
+    ordered = data.batching.OrderedSplit(split, pivots, salts, jnp.asarray(1, jnp.int32))
+    steps = jnp.arange(7, 30)
+    want = jax.vmap(lambda s: data.get_batch(split, key, s, 8).y)(steps)
+    got = jax.vmap(lambda s: data.batching.get_batch_ordered(ordered, s, 8).y)(steps)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert len(np.unique(np.asarray(want[5:11]))) == 48  # epoch 2: distinct rows
+
+
+def test_minibatch_sweeps_share_the_batch_order_program(monkeypatch):
+    prob = problems.get("moons-mlp")
+    grid = {"learning_rate": [0.05, 0.1]}
+    kw = dict(grid=grid, seeds=[0, 1], steps=30, eval_every=10)
+    before = sweep_runner.compile_count()
+    res = sweep.sweep(prob, "sgd", **kw)
+    # init, the epochs' key material (the ordered path is taken), the steps
+    assert sweep_runner.compile_count() - before == 3
+    sweep.sweep(prob, "adam", **kw)
+    # another optimizer on the same problem and shapes: its own init and steps only
+    assert sweep_runner.compile_count() - before == 5
+    # the plain path (key material derived inside the step) gives the same numbers
+    monkeypatch.setattr(engines, "_MAX_ORDER_WORDS", 0)
+    plain = sweep.sweep(prob, "sgd", **kw)
+    np.testing.assert_array_equal(res.loss, plain.loss)
+    np.testing.assert_array_equal(res.val_loss, plain.val_loss)
