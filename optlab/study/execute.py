@@ -429,7 +429,9 @@ def _sweep_category(group: Group, members: list[int]):
 #: compiled program serves them all when those values are traced arrays: ``sgd`` is
 #: ``optax.sgd(learning_rate)`` and ``momentum`` is ``optax.sgd(learning_rate, momentum=m)``;
 #: at ``m = 0`` the trace update ``g + 0 * trace`` is ``g`` exactly (a run's trace holds only
-#: finite gradients: a non-finite step is never kept), so sgd's numbers are unchanged.
+#: finite gradients: a non-finite step is never kept), up to the sign of a zero (-0 + 0 = +0),
+#: which cannot change a parameter that is not itself -0; so sgd's numbers are unchanged (the
+#: default study's 132 runs are bit-identical, tests/test_study_programs.py).
 #: ``name: (program's optimizer, {hyperparameter: value}, keys name's trials must not set)``;
 #: the value ``None`` means the program optimizer's default.
 _SHARED_PROGRAMS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
