@@ -4,12 +4,15 @@ optlab runs each (problem, optimizer) group of trials and seeds as one compiled 
 baseline is what one writes without sweeps: one ``optlab.train.train`` call per run (each new
 learning rate builds a new optimizer, so each run compiles its own program). Also measured:
 the study in a fresh process twice with JAX's persistent compilation cache on
-(``optlab --compilation-cache``), to show how much of the wall time is compilation.
+(``optlab --compilation-cache``), to show how much of the wall time is compilation, and a
+cold study (``--no-compilation-cache``) with and without the programs it shares (sgd and
+momentum, the batch order of a minibatched problem), alternated, in new processes.
 Run: ``python -m benchmarks.study``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from benchmarks.common import format_table, machine
 from optlab import study, train
@@ -74,6 +78,68 @@ def _cli_study(out: Path, cache: Path, quick: bool) -> float:
     return time.perf_counter() - t0
 
 
+# A child process running the study with a fresh (no persistent) cache; with "off", the
+# program sharing (sgd/momentum, the batch order program) is switched off, as before it existed.
+_CHILD = """
+import json, sys
+from jax import monitoring
+seconds = []
+monitoring.register_event_duration_secs_listener(
+    lambda name, s, **kw: seconds.append(s) if name.endswith("backend_compile_duration") else None)
+from optlab import cli
+from optlab.study import execute
+from optlab.sweep import engines, runner
+if sys.argv[1] == "off":
+    execute._SHARED_PROGRAMS.clear()
+    engines._MAX_ORDER_WORDS = 0
+cli.main(sys.argv[2:])
+out = {"compile_s": sum(seconds), "programs": runner.compile_count(), "xla": len(seconds)}
+print(json.dumps(out))
+"""
+
+
+def _cold_study(out: Path, quick: bool, sharing: bool) -> tuple[float, dict]:
+    """Wall seconds of a cold ``optlab compare`` in a new process, and what it compiled."""
+    args = ["--no-compilation-cache", "compare", "--quiet", "--no-report", "--out", str(out)]
+    if quick:
+        args += ["--problem", "digits-mlp", "--optimizers", "sgd,momentum,adam", "--budget",
+                 "3", "--seeds", "3", "--steps", "100"]  # fmt: skip
+    cmd = [sys.executable, "-c", _CHILD, "on" if sharing else "off", *args]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=dict(os.environ))
+    wall = time.perf_counter() - t0
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _sharing_rows(tmp: Path, quick: bool) -> list[dict]:
+    """Cold studies with and without program sharing, alternated (median of per-pair ratios)."""
+    pairs = []
+    for i in range(2 if quick else 3):
+        off = _cold_study(tmp / f"off{i}", quick, sharing=False)
+        on = _cold_study(tmp / f"on{i}", quick, sharing=True)
+        pairs.append((on, off))
+    wall_ratio = float(np.median([off[0] / on[0] for on, off in pairs]))
+    comp_ratio = float(np.median([off[1]["compile_s"] / on[1]["compile_s"] for on, off in pairs]))
+    on, off = pairs[-1]
+    case = "cold optlab compare (no compilation cache), new process"
+    return [
+        {
+            "benchmark": "default study", "case": case + ": wall",
+            "optlab_s": min(p[0][0] for p in pairs), "baseline": "same, programs not shared",
+            "baseline_s": min(p[1][0] for p in pairs), "ratio": wall_ratio,
+            "notes": f"sweep programs {on[1]['programs']} vs {off[1]['programs']}, "
+            f"XLA compilations {on[1]['xla']} vs {off[1]['xla']}",
+        },
+        {
+            "benchmark": "default study", "case": case + ": XLA compile seconds",
+            "optlab_s": min(p[0][1]["compile_s"] for p in pairs),
+            "baseline": "same, programs not shared",
+            "baseline_s": min(p[1][1]["compile_s"] for p in pairs), "ratio": comp_ratio,
+            "notes": "sgd+momentum one program; batch order one program per problem",
+        },
+    ]  # fmt: skip
+
+
 def run(quick: bool = False) -> list[dict]:
     cfg = _config(quick)
     rows = []
@@ -100,6 +166,7 @@ def run(quick: bool = False) -> list[dict]:
             "optlab_s": warm, "baseline": "same, empty cache", "baseline_s": cold,
             "ratio": cold / warm, "notes": "--compilation-cache; training only (--no-report)",
         })  # fmt: skip
+        rows += _sharing_rows(tmp, quick)
     return rows
 
 

@@ -387,12 +387,16 @@ def _sweep_category(group: Group, members: list[int]):
     category: the same keys and the same non-numeric values)."""
     from optlab import sweep as sweep_lib
 
-    hps, seeds = group.hps, group.seeds
+    seeds = group.seeds
+    program, traced = shared_program(group.optimizer, group.hps)
+    # the trials as the shared program runs them (sgd: momentum 0); stored runs keep group.hps
+    hps = [{**traced, **hp} for hp in group.hps]
     first = hps[members[0]]
     numeric = sorted(k for k, v in first.items() if _is_number(v))
     # keep at least one numeric hyperparameter traced (an array), never a constant, so that
-    # the evaluation sweep reuses the tuning sweep's program
+    # the evaluation sweep reuses the tuning sweep's program; the shared program's too
     swept = [k for k in group.swept if k in numeric] or numeric[:1]
+    swept = sorted({*swept, *traced})
     fixed = {k: v for k, v in first.items() if k not in swept}
     sub = [hps[i] for i in members]
     product = len(swept) > 1 and _is_product(sub, swept)
@@ -405,7 +409,7 @@ def _sweep_category(group: Group, members: list[int]):
         n_grid = math.prod(len(v) for v in grid.values()) if grid else 1
         res = sweep_lib.sweep(
             group.problem,
-            group.optimizer,
+            program,
             grid=grid,
             seeds=_padded_seeds(seeds, n_grid, group.pad_to),
             steps=group.steps,
@@ -419,6 +423,46 @@ def _sweep_category(group: Group, members: list[int]):
             if slot is not None:
                 slots.append((slot, r_i))
         yield slots, res
+
+
+#: Built-in optimizers that are one transformation with other hyperparameter values, so one
+#: compiled program serves them all when those values are traced arrays: ``sgd`` is
+#: ``optax.sgd(learning_rate)`` and ``momentum`` is ``optax.sgd(learning_rate, momentum=m)``;
+#: at ``m = 0`` the trace update ``g + 0 * trace`` is ``g`` exactly (a run's trace holds only
+#: finite gradients: a non-finite step is never kept), up to the sign of a zero (-0 + 0 = +0),
+#: which cannot change a parameter that is not itself -0; so sgd's numbers are unchanged (the
+#: default study's 132 runs are bit-identical, tests/test_study_programs.py).
+#: ``name: (program's optimizer, {hyperparameter: value}, keys name's trials must not set)``;
+#: the value ``None`` means the program optimizer's default.
+_SHARED_PROGRAMS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    "sgd": ("momentum", {"momentum": 0.0}, ("momentum", "nesterov", "accumulator_dtype")),
+    "momentum": ("momentum", {"momentum": None}, ()),
+}
+
+
+def shared_program(optimizer: str, hps: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """``(program optimizer, traced hyperparameters)`` whose compiled sweep runs ``optimizer``.
+
+    ``optimizer`` itself and ``{}`` unless it is a built-in listed in ``_SHARED_PROGRAMS``
+    (and the program's optimizer is built in too) and no trial in ``hps`` sets a keyword the
+    sharing excludes. The traced values are added to every trial that does not set them; the
+    sweep then traces them as arrays, so the optimizers of one family compile one program.
+
+    Example: ``shared_program("sgd", [{"learning_rate": 0.1}])`` is
+    ``("momentum", {"momentum": 0.0})``.
+    """
+    from optlab import optimizers
+
+    if optimizer not in _SHARED_PROGRAMS:
+        return optimizer, {}
+    program, values, excluded = _SHARED_PROGRAMS[optimizer]
+    builtin = all(
+        identity.is_builtin(optimizers.entry(name).factory) for name in (optimizer, program)
+    )
+    if not builtin or any(k in hp for hp in hps for k in excluded):
+        return optimizer, {}
+    defaults = optimizers.defaults(program)
+    return program, {k: defaults[k] if v is None else v for k, v in values.items()}
 
 
 def _is_number(v) -> bool:

@@ -32,6 +32,7 @@ import optax
 from optlab import _cache
 from optlab import lanes as lanes_lib
 from optlab import optimizers as optimizers_lib
+from optlab.data import batching
 from optlab.sweep.validate import make_optimizer
 from optlab.train import loop
 from optlab.train.api import resolve_problem
@@ -45,6 +46,10 @@ _LANES_TARGET_FLOATS = 1 << 16
 # Automatic chunk size of the "map" engine: run chunks so that the batched activations of one
 # chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
 _MAP_TARGET_FLOATS = 1 << 17
+
+# Largest key-material table (int32 words: runs x epochs x rounds, pivots and salts each) a
+# sweep computes apart from its step program; longer chunks derive it inside the step.
+_MAX_ORDER_WORDS = 1 << 22
 
 # XLA:CPU options for the lanes program. With YNNPACK fusing the (n, R) -> (R,) column
 # reductions the 64-run adder sweep took a median 1.32x longer than with XLA's own reduction
@@ -87,12 +92,19 @@ class Programs(NamedTuple):
     ``init(hp, params, data_keys) -> state``; ``chunk(state, hp, train_split, val_split,
     start, num_steps) -> (state, (losses, grad_norms, evaluation, None))`` with runs-first
     outputs; ``params_of(state)``: params, runs first; ``options``: XLA compiler options.
+    ``orders`` (minibatched problems, else None): ``orders(data_keys, start) -> (pivots,
+    salts, first_epoch)``, runs first, the key material of the ``order_epochs`` epochs from
+    the one of step ``start``; ``chunk`` then takes a ``batching.OrderedSplit`` of them as its
+    train split, so its program holds no PRNG work and ``orders``' program (one per problem
+    and shapes, whatever the optimizer) does it once per chunk.
     """
 
     init: Callable
     chunk: Callable
     params_of: Callable
     options: dict[str, str] | None
+    orders: Callable | None = None
+    order_epochs: int = 0
 
 
 class Packing:
@@ -316,7 +328,7 @@ def _probe_value(optimizer: str, key: str) -> float:
 # --------------------------------------------------------------------------- programs
 
 
-def _vmap_programs(spec: Spec, layout: loop.Layout) -> Programs:
+def _vmap_programs(spec: Spec, layout: loop.Layout, runs: int) -> Programs:
     """``train``'s step vmapped over all runs, or ``lax.map`` over chunks of vmapped runs."""
     problem = spec.problem
 
@@ -340,14 +352,51 @@ def _vmap_programs(spec: Spec, layout: loop.Layout) -> Programs:
         return jax.vmap(one)(hp, params, data_keys)
 
     def chunk(states, hp, train_split, val_split, start, num_steps):
-        def f(s, h):
-            return one_chunk(s, h, train_split, val_split, start, num_steps)
+        ordered = isinstance(train_split, batching.OrderedSplit)
+        # the epochs' key material is per run: mapped with the state, the split is shared
+        per_run = (train_split.pivots, train_split.salts) if ordered else None
+
+        def f(s, h, order):
+            ts = train_split._replace(pivots=order[0], salts=order[1]) if ordered else train_split
+            return one_chunk(s, h, ts, val_split, start, num_steps)
 
         if spec.method == "vmap":
-            return jax.vmap(f)(states, hp)  # per-run outputs with a leading runs axis
-        return jax.lax.map(lambda a: f(*a), (states, hp), batch_size=spec.batch_size_runs)
+            return jax.vmap(f)(states, hp, per_run)  # per-run outputs, runs axis first
+        args = (states, hp, per_run)
+        return jax.lax.map(lambda a: f(*a), args, batch_size=spec.batch_size_runs)
 
-    return Programs(init, chunk, lambda s: s.params, None)
+    epochs = _order_epochs(problem, layout)
+    if epochs == 0 or runs * epochs * batching.shuffle_rounds(_rows(problem)) > _MAX_ORDER_WORDS:
+        return Programs(init, chunk, lambda s: s.params, None)
+    n = _rows(problem)
+
+    spe = n // int(problem.batch_size)
+
+    def orders(data_keys, start):
+        first_epoch = start // spe
+        # a loop over runs (see epoch_key_material: loops compile faster than vmaps here)
+        pivots, salts = jax.lax.map(
+            lambda k: batching.epoch_key_material(k, first_epoch, epochs, n), data_keys
+        )
+        return pivots, salts, first_epoch
+
+    return Programs(init, chunk, lambda s: s.params, None, orders, epochs)
+
+
+def _rows(problem) -> int:
+    return int(problem.data.train.x.shape[0])
+
+
+def _order_epochs(problem, layout: loop.Layout) -> int:
+    """Epochs one chunk of ``layout`` can touch (0: the problem is not minibatched)."""
+    if problem.data is None or problem.batch_size is None:
+        return 0
+    n, bs = _rows(problem), int(problem.batch_size)
+    if bs >= n:
+        return 0
+    spe = n // bs
+    # steps start .. start + steps_per_chunk - 1 span at most this many epochs
+    return (layout.steps_per_chunk - 1) // spe + 2
 
 
 def _lanes_programs(spec: Spec, layout: loop.Layout, runs: int, packing: Packing) -> Programs:
@@ -387,4 +436,4 @@ def programs(spec: Spec, *, layout: loop.Layout, runs: int, params0) -> Programs
     """The engine's :class:`Programs` for groups of ``runs`` runs shaped like ``params0``."""
     if spec.method == "lanes":
         return _lanes_programs(spec, layout, runs, Packing(params0))
-    return _vmap_programs(spec, layout)
+    return _vmap_programs(spec, layout, runs)

@@ -25,6 +25,7 @@ import numpy as np
 
 from optlab import _cache
 from optlab import distributed as distributed_lib
+from optlab.data import batching
 from optlab.sweep.engines import Programs, Spec
 from optlab.train import loop
 from optlab.train.api import progress_bar
@@ -159,7 +160,10 @@ def run_local(
     )
     state = init_c(*init_args)
     num_steps = jnp.asarray(steps, jnp.int32)
-    args = (state, init_args[0], train_split, val_split, jnp.asarray(0, jnp.int32), num_steps)
+    orders, t_orders = _orders_program(spec, programs, init_args[2])
+    start0 = jnp.asarray(0, jnp.int32)
+    train_in = _train_input(orders, train_split, init_args[2], start0)
+    args = (state, init_args[0], train_in, val_split, start0, num_steps)
     chunk_key = ("chunk", *base_key, *layout[:2], layout.exact, loop.abstract_signature(args))
     chunk_c, t_chunk = loop.cached_compile(
         _PROGRAMS,
@@ -176,14 +180,36 @@ def run_local(
         state = init_c(hp_g, params_g, keys_g) if i else state
         for c in range(layout.chunks):
             start = jnp.asarray(c * layout.steps_per_chunk, jnp.int32)
-            state, out = chunk_c(state, hp_g, train_split, val_split, start, num_steps)
+            train_in = _train_input(orders, train_split, keys_g, start)
+            state, out = chunk_c(state, hp_g, train_in, val_split, start, num_steps)
             outs[c].append(out)
             bar.update(out, layout.steps_per_chunk)
         ends.append((programs.params_of(state), state.diverged, state.diverged_step))
     jax.block_until_ready(ends)
     run_time = time.perf_counter() - t0
     bar.close()
-    return Outcome(outs, ends, t_init + t_chunk, run_time)
+    return Outcome(outs, ends, t_init + t_orders + t_chunk, run_time)
+
+
+def _orders_program(spec: Spec, programs: Programs, data_keys):
+    """``(compiled programs.orders or None, seconds compiling)``, cached by the problem and
+    the shapes only: every optimizer's sweep on the problem shares it."""
+    if programs.orders is None:
+        return None, 0.0
+    start = jnp.asarray(0, jnp.int32)
+    key = ("orders", _cache.ref(spec.problem), programs.order_epochs,
+           loop.abstract_signature((data_keys, start)))  # fmt: skip
+    return loop.cached_compile(
+        _PROGRAMS, key, lambda: loop.compile_program(programs.orders, (data_keys, start))
+    )
+
+
+def _train_input(orders, train_split, data_keys, start):
+    """The chunk's train split: with ``orders``, the split and its runs' epochs' key material."""
+    if orders is None:
+        return train_split
+    pivots, salts, first_epoch = orders(data_keys, start)
+    return batching.OrderedSplit(train_split, pivots, salts, first_epoch)
 
 
 def run_sharded(

@@ -23,6 +23,7 @@ import optax
 
 from optlab import data as data_lib
 from optlab import optimizers as optimizers_lib
+from optlab.data import batching
 
 __all__ = [
     "TrainState",
@@ -101,7 +102,9 @@ def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
     """A pure step ``(state, train_split, step_index) -> (state, (loss, grad_norm))``.
 
     The minibatch for ``step_index`` comes from ``optlab.data.get_batch`` (full batch when the
-    problem has no batch size). Optimizers that take optax extra args (L-BFGS, Newton-CG) get
+    problem has no batch size), or, when ``train_split`` is a ``batching.OrderedSplit`` (a
+    sweep's epochs' key material, computed apart), from ``get_batch_ordered``: the same rows.
+    Optimizers that take optax extra args (L-BFGS, Newton-CG) get
     ``value``, ``grad`` and ``value_fn`` (the loss on this batch as a function of params).
     Once a run has diverged the step is a no-op that records NaN.
     """
@@ -110,6 +113,8 @@ def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
     def step(state: TrainState, train_split, step_index):
         if problem.data is None or train_split is None:
             batch = None
+        elif isinstance(train_split, batching.OrderedSplit):  # a sweep's precomputed epochs
+            batch = batching.get_batch_ordered(train_split, step_index, problem.batch_size)
         else:
             batch = data_lib.get_batch(train_split, state.data_key, step_index, problem.batch_size)
 
