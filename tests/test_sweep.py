@@ -126,6 +126,36 @@ def test_minibatch_sgd_equals_sequential_train(minibatch, method):
         assert_run_matches(res, i, reference(minibatch, "sgd", hp, cfg["seed"], eval_every=5))
 
 
+def test_default_minibatch_sweep_shares_each_seeds_batches_and_matches(minibatch):
+    # Default arguments on a minibatched problem: all runs vmapped, grid points of one seed
+    # drawing that seed's minibatch once (the path that makes the digits sweep fast); every
+    # run still equals its own sequential train run, the masked last block included.
+    res = sweep.sweep(
+        minibatch, "adam", grid={"learning_rate": [0.001, 0.03]}, seeds=[2, 7],
+        steps=STEPS, eval_every=5,
+    )  # fmt: skip
+    assert res.method == "vmap" and res.batch_size_runs == 4
+    assert res.config["shared_seeds"] == 2, res.config
+    assert "drawn once" in res.config["method_reason"]
+    for i, cfg in enumerate(res.configs):
+        hp = {"learning_rate": cfg["learning_rate"]}
+        assert_run_matches(res, i, reference(minibatch, "adam", hp, cfg["seed"], eval_every=5))
+    # a single grid point has nothing to share: each run draws its own batches
+    one = sweep.sweep(minibatch, "adam", grid={"learning_rate": [0.01]}, seeds=[2, 7], steps=2)
+    assert one.config["shared_seeds"] == 0
+
+
+def test_digits_sweep_default_engine_is_shared_vmap():
+    # The benchmarked digits sweep (4 lr x 4 seeds): one vmapped program with each seed's
+    # minibatch drawn once, instead of lax.map over chunks of 4 runs (benchmarks/sweep.py).
+    digits = problems.get("digits-mlp")
+    method, size, reason = sweep.choose_method(digits, "adam", 16, n_seeds=4)
+    assert (method, size) == ("vmap", 16), reason
+    # without seed sharing (or with one seed's grid points beyond a chunk) the chunks stay
+    assert sweep.choose_method(digits, "adam", 16)[:2] == ("map", 4)
+    assert sweep.choose_method(digits, "adam", 64, n_seeds=8)[:2] == ("map", 4)
+
+
 def test_norm_based_optimizer_falls_back_and_matches(full_batch):
     # LAMB's trust ratio uses per-tensor norms: run-last leaves would mix runs.
     method, _, reason = sweep.choose_method(full_batch, "lamb", 2)

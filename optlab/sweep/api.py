@@ -36,7 +36,7 @@ class _Setup(NamedTuple):
 def _choose(req: Request, r: int) -> tuple[str, int, str]:
     return engines.choose_method(
         req.problem, req.optimizer, r, fixed=req.fixed, swept=list(req.grid), method=req.method,
-        batch_size_runs=req.batch_size_runs,
+        batch_size_runs=req.batch_size_runs, n_seeds=len(req.seeds),
     )  # fmt: skip
 
 
@@ -56,7 +56,10 @@ def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progres
     groups = runner.groups(the_plan, params0, data_keys, size=size, devices=n_dev)
     if method == "map":
         bsz = min(bsz, groups.size)
-    spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz)
+    shared = 0
+    if method == "vmap" and groups.count == 1 and groups.size == r and not sharded:
+        shared = engines.shared_seeds(req.problem, r, len(req.seeds))
+    spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz, shared)
     return _Setup(spec, reason, steps_layout, groups, sharded)
 
 
@@ -109,6 +112,7 @@ def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.O
             "method": spec.method,
             "method_reason": setup.reason,
             "batch_size_runs": spec.batch_size_runs,
+            "shared_seeds": spec.shared_seeds,
             **({"dtype": req.dtype} if req.dtype != "float32" else {}),
         },
     )

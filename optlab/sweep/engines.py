@@ -35,7 +35,14 @@ from optlab import optimizers as optimizers_lib
 from optlab.sweep.validate import make_optimizer
 from optlab.train import loop
 from optlab.train.api import resolve_problem
-from optlab.train.step import TrainState, divergence_rule, make_evaluate, make_step
+from optlab.train.step import (
+    TrainState,
+    divergence_rule,
+    make_batch_step,
+    make_evaluate,
+    make_step,
+    minibatch,
+)
 
 __all__ = ["Spec", "Programs", "Packing", "choose_method", "programs", "settings_key"]
 
@@ -66,6 +73,9 @@ class Spec(NamedTuple):
     fixed: dict[str, Any]
     method: str  # "lanes", "vmap" or "map"
     batch_size_runs: int  # runs per vmapped chunk ("map"), runs per group ("lanes")
+    # "vmap" only: S > 0 lays the runs out as (R // S, S), run g * S + s training with seed s,
+    # and draws each seed's minibatch once for its R // S runs; 0: every run draws its own.
+    shared_seeds: int = 0
 
     def key(self) -> tuple:
         """A cache key part: the problem by identity, the rest by value."""
@@ -75,6 +85,7 @@ class Spec(NamedTuple):
             settings_key(self.fixed),
             self.method,
             self.batch_size_runs,
+            self.shared_seeds,
         )
 
     def make_optimizer(self, hp):
@@ -255,6 +266,22 @@ def _work_per_run(problem) -> float:
     return float(rows * sum(problem.sizes))
 
 
+def shared_seeds(problem, n_runs: int, n_seeds: int) -> int:
+    """``n_seeds`` when the runs of one seed can share their minibatches, else 0.
+
+    The runs are grid points × seeds with the seeds innermost (``runner.plan``), so runs of one
+    seed draw the same minibatches; sharing them needs a minibatched problem (full batch is
+    already shared) and more than one grid point.
+    """
+    if problem.data is None or problem.batch_size is None:
+        return 0
+    if int(problem.batch_size) >= int(problem.data.train.x.shape[0]):
+        return 0
+    if n_seeds < 1 or n_runs % n_seeds or n_runs // n_seeds < 2:
+        return 0
+    return n_seeds
+
+
 def choose_method(
     problem,
     optimizer: str,
@@ -264,6 +291,7 @@ def choose_method(
     swept: Sequence[str] = ("learning_rate",),
     method: str = "auto",
     batch_size_runs: int | None = None,
+    n_seeds: int | None = None,
 ) -> tuple[str, int, str]:
     """The engine and chunk size ``sweep`` uses, with the reason.
 
@@ -271,7 +299,11 @@ def choose_method(
     with at most ``lanes_lib.MAX_TERMS`` weight terms and an elementwise optimizer; otherwise
     ``"map"`` over chunks of ``batch_size_runs`` runs, by default as many runs as keep one
     chunk's activations near ``_MAP_TARGET_FLOATS`` floats (small problems: all runs at once,
-    i.e. a plain vmap; matmul-bound ones: a few runs per chunk).
+    i.e. a plain vmap; matmul-bound ones: a few runs per chunk). Given ``n_seeds`` (the runs
+    are grid points × seeds, seeds innermost) on a minibatched problem, when one seed's grid
+    points fit such a chunk all runs are vmapped together and each seed's minibatch is drawn
+    once for its runs (:func:`shared_seeds`; digits, 4 lr × 4 seeds: measured 1.2-1.3× over
+    sequential against 1.0-1.1× for chunks of 4, ``benchmarks/sweep.py``).
 
     Returns:
       ``(method, batch_size_runs, reason)``.
@@ -297,6 +329,10 @@ def choose_method(
         return "vmap", n_runs, why_not + "vmap requested"
     if batch_size_runs is None:
         cap = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+        shared = shared_seeds(problem, n_runs, n_seeds or 0)
+        if shared and n_runs // shared <= cap:
+            why = f"all runs vmapped, each of the {shared} seeds' minibatches drawn once for"
+            return "vmap", n_runs, f"{why_not}{why} its {n_runs // shared} runs"
         # prefer a divisor of n_runs (no ragged last chunk) unless it halves the chunk
         divisor = max(d for d in range(1, cap + 1) if n_runs % d == 0)
         batch_size_runs = divisor if 2 * divisor >= cap else cap
@@ -343,11 +379,60 @@ def _vmap_programs(spec: Spec, layout: loop.Layout) -> Programs:
         def f(s, h):
             return one_chunk(s, h, train_split, val_split, start, num_steps)
 
+        if spec.method == "vmap" and spec.shared_seeds:
+            return _shared_chunk(spec, layout, states, hp, train_split, val_split, start,
+                                 num_steps)  # fmt: skip
         if spec.method == "vmap":
             return jax.vmap(f)(states, hp)  # per-run outputs with a leading runs axis
         return jax.lax.map(lambda a: f(*a), (states, hp), batch_size=spec.batch_size_runs)
 
     return Programs(init, chunk, lambda s: s.params, None)
+
+
+def _shared_chunk(spec: Spec, layout, states, hp, train_split, val_split, start, num_steps):
+    """The vmap engine with the runs as a ``(G, S)`` grid, ``S = spec.shared_seeds``.
+
+    Runs ``g * S + s`` (grid point ``g``, seed ``s``) share their data key, so one
+    :func:`minibatch` per seed and step serves the ``G`` runs of that seed; the batch enters
+    their vmapped step unbatched, which also makes the first layer's products one matmul over
+    the ``G`` runs instead of ``G`` small ones. Per run the arithmetic is ``train``'s step.
+    """
+    problem, s_ = spec.problem, spec.shared_seeds
+    r = jax.tree_util.tree_leaves(hp)[0].shape[0]
+    g_ = r // s_
+
+    def grid(a):  # (R, ...) -> (G, S, ...)
+        return a.reshape(g_, s_, *a.shape[1:])
+
+    def flat(a, axis):  # (..., G, S, ...) at `axis` -> runs first (R, ...)
+        a = a.reshape(*a.shape[:axis], r, *a.shape[axis + 2 :])
+        return jnp.moveaxis(a, axis, 0)
+
+    def runs_step(state, hp_g, split, index):
+        def per_seed(st, h):  # st, h: the G runs of one seed
+            batch = minibatch(problem, split, st.data_key[0], index)
+
+            def one(st1, h1):
+                return make_batch_step(problem, spec.make_optimizer(h1))(st1, batch, index)
+
+            return jax.vmap(one)(st, h)
+
+        return jax.vmap(per_seed, in_axes=1, out_axes=1)(state, hp_g)
+
+    evaluate = make_evaluate(problem)
+
+    def eval_runs(params, split):
+        return jax.vmap(jax.vmap(evaluate, in_axes=(0, None)), in_axes=(0, None))(params, split)
+
+    scan = loop.block_scan(runs_step, eval_runs, layout, params_of=lambda s: s.params)
+    state, (losses, gnorms, ev, _) = scan(
+        jax.tree_util.tree_map(grid, states), jax.tree_util.tree_map(grid, hp), train_split,
+        val_split, start, num_steps,
+    )  # fmt: skip
+    # outputs (n_blocks, block, G, S) and evaluations (n_blocks, G, S): runs first
+    ev = None if ev is None else jax.tree_util.tree_map(lambda a: flat(a, 1), ev)
+    state = jax.tree_util.tree_map(lambda a: a.reshape(r, *a.shape[2:]), state)
+    return state, (flat(losses, 2), flat(gnorms, 2), ev, None)
 
 
 def _lanes_programs(spec: Spec, layout: loop.Layout, runs: int, packing: Packing) -> Programs:
