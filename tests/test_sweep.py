@@ -143,6 +143,16 @@ def test_default_minibatch_sweep_shares_each_seeds_batches_and_matches(minibatch
     # a single grid point has nothing to share: each run draws its own batches
     one = sweep.sweep(minibatch, "adam", grid={"learning_rate": [0.01]}, seeds=[2, 7], steps=2)
     assert one.config["shared_seeds"] == 0
+    # share_batches=False (what studies pass, to reuse one program): own draws, same runs
+    own = sweep.sweep(
+        minibatch, "adam", grid={"learning_rate": [0.001, 0.03]}, seeds=[2, 7], steps=STEPS,
+        eval_every=5, share_batches=False,
+    )  # fmt: skip
+    assert own.method == "vmap" and own.config["shared_seeds"] == 0
+    np.testing.assert_allclose(own.loss, res.loss, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="share_batches"):
+        sweep.sweep(minibatch, "adam", grid={"learning_rate": [0.01]}, seeds=[2], steps=2,
+                    share_batches="yes")  # fmt: skip
 
 
 def test_digits_sweep_default_engine_is_shared_vmap():

@@ -33,14 +33,16 @@ class _Setup(NamedTuple):
     sharded: bool
 
 
-def _choose(req: Request, r: int) -> tuple[str, int, str]:
+def _choose(req: Request, r: int, n_seeds: int | None) -> tuple[str, int, str]:
     return engines.choose_method(
         req.problem, req.optimizer, r, fixed=req.fixed, swept=list(req.grid), method=req.method,
-        batch_size_runs=req.batch_size_runs, n_seeds=len(req.seeds),
+        batch_size_runs=req.batch_size_runs, n_seeds=n_seeds,
     )  # fmt: skip
 
 
-def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progress) -> _Setup:
+def _setup(
+    req: Request, *, the_plan, choice, params0, data_keys, shard, progress, share=True
+) -> _Setup:
     r = len(the_plan.configs)
     method, bsz, reason = choice
     # The lanes engine runs groups of at most `bsz` runs one after another through one program.
@@ -57,7 +59,7 @@ def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progres
     if method == "map":
         bsz = min(bsz, groups.size)
     shared = 0
-    if method == "vmap" and groups.count == 1 and groups.size == r and not sharded:
+    if share and method == "vmap" and groups.count == 1 and groups.size == r and not sharded:
         shared = engines.shared_seeds(req.problem, r, len(req.seeds))
     spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz, shared)
     return _Setup(spec, reason, steps_layout, groups, sharded)
@@ -133,6 +135,7 @@ def sweep(
     chunks: int | None = None,
     shard: bool | None = None,
     dtype: str = "float32",
+    share_batches: bool = True,
 ) -> SweepResult:
     """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -163,6 +166,11 @@ def sweep(
       dtype: ``"float32"`` (default) or ``"float64"``: params, data, swept values and every
         intermediate in float64 (JAX's 64-bit mode on for this call only, see
         :mod:`optlab.precision`); run ``(hp, seed)`` then equals ``train(..., dtype="float64")``.
+      share_batches: on a minibatched problem, draw each seed's minibatch once per step for
+        all grid points of that seed (all runs vmapped; the default engine choice when one
+        seed's grid points fit a chunk). ``False``: every run draws its own, so sweeps of the
+        same number of runs share one compiled program whatever their grid × seeds shape
+        (studies reuse the tuning program for the final seeds this way).
 
     A ``schedule`` in ``fixed`` without ``steps`` spans the run (``steps``). Every numeric
     hyperparameter can be swept, whatever the schedule (``warmup_steps`` too).
@@ -179,23 +187,28 @@ def sweep(
         anything is compiled or trained. Repeated seeds and very large sweeps warn
         (``optlab._checks.CostWarning``).
     """
+    if not isinstance(share_batches, bool):
+        raise ValueError(f"share_batches must be True or False, got {share_batches!r}")
     req = validate(
         problem, optimizer, grid=grid, seeds=seeds, steps=steps, fixed=fixed,
         eval_every=eval_every, method=method, batch_size_runs=batch_size_runs, chunks=chunks,
     )  # fmt: skip
     req = req._replace(dtype=resolve_dtype(dtype))
     with precision(req.dtype):
-        return _sweep(req._replace(problem=at_dtype(req.problem, req.dtype)), shard, progress)
+        return _sweep(
+            req._replace(problem=at_dtype(req.problem, req.dtype)), shard, progress, share_batches
+        )
 
 
-def _sweep(req: Request, shard, progress) -> SweepResult:
+def _sweep(req: Request, shard, progress, share_batches: bool = True) -> SweepResult:
     """The body of :func:`sweep` (inside its precision context)."""
     the_plan = runner.plan(req.grid, req.seeds, dtype=np.dtype(req.dtype))
-    choice = _choose(req, len(the_plan.configs))
+    n_seeds = len(req.seeds) if share_batches else None
+    choice = _choose(req, len(the_plan.configs), n_seeds)
     params0, data_keys = runner.initial_params(req.problem, the_plan)
     setup = _setup(
         req, the_plan=the_plan, choice=choice, params0=params0, data_keys=data_keys, shard=shard,
-        progress=progress,
+        progress=progress, share=share_batches,
     )  # fmt: skip
     programs = engines.programs(
         setup.spec, layout=setup.layout, runs=setup.groups.size, params0=params0
