@@ -31,6 +31,7 @@ class _Setup(NamedTuple):
     layout: loop.Layout  # the steps: blocks and compiled calls per group
     groups: runner.Groups  # the runs: padded groups
     sharded: bool
+    threads: int = 1  # groups run side by side (local runner)
 
 
 def _choose(req: Request, r: int, n_seeds: int | None) -> tuple[str, int, str]:
@@ -55,14 +56,19 @@ def _setup(
         size = min(size, -(-r // n_dev))
     chunks = 1 if sharded else (req.chunks or (20 if progress else 1))
     steps_layout = loop.chunk_layout(req.steps, req.eval_every, chunks)
+    shared = 0
+    if share and method == "vmap" and not sharded:
+        shared = engines.shared_seeds(req.problem, r, len(req.seeds))
+    threads = 1
+    if shared:
+        # one group of whole seed rows per core, run side by side (runner.run_local)
+        threads = engines.parallel_groups(r // shared, engines.cores())
+        size = r // threads
     groups = runner.groups(the_plan, params0, data_keys, size=size, devices=n_dev)
     if method == "map":
         bsz = min(bsz, groups.size)
-    shared = 0
-    if share and method == "vmap" and groups.count == 1 and groups.size == r and not sharded:
-        shared = engines.shared_seeds(req.problem, r, len(req.seeds))
     spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz, shared)
-    return _Setup(spec, reason, steps_layout, groups, sharded)
+    return _Setup(spec, reason, steps_layout, groups, sharded, threads)
 
 
 def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.Outcome, val_split):
@@ -115,6 +121,7 @@ def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.O
             "method_reason": setup.reason,
             "batch_size_runs": spec.batch_size_runs,
             "shared_seeds": spec.shared_seeds,
+            "parallel_groups": setup.threads,
             **({"dtype": req.dtype} if req.dtype != "float32" else {}),
         },
     )
@@ -218,6 +225,7 @@ def _sweep(req: Request, shard, progress, share_batches: bool = True) -> SweepRe
     outcome = run(
         setup.spec, programs=programs, layout=setup.layout, groups=setup.groups, splits=splits,
         steps=req.steps, progress=progress,
+        **({} if setup.sharded else {"threads": setup.threads}),
     )  # fmt: skip
     return _result(
         req, the_plan=the_plan, setup=setup, params0=params0, outcome=outcome, val_split=splits[1]

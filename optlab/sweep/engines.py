@@ -21,6 +21,7 @@ as :class:`Programs`; :func:`choose_method` picks the engine.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -280,6 +281,27 @@ def shared_seeds(problem, n_runs: int, n_seeds: int) -> int:
     if n_seeds < 1 or n_runs % n_seeds or n_runs // n_seeds < 2:
         return 0
     return n_seeds
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def parallel_groups(grid_points: int, cores: int) -> int:
+    """Groups of whole seed rows run side by side: the most, up to ``cores``, that split the
+    ``grid_points`` evenly and leave each group at least 2 grid points to share a batch.
+
+    One vmapped program keeps a 2-core CPU about 1.3 cores busy (small matmuls); two
+    independent halves on two threads fill both (``benchmarks/sweep.py``).
+    """
+    for t in range(max(1, cores), 1, -1):
+        if grid_points % t == 0 and grid_points // t >= 2:
+            return t
+    return 1
 
 
 def choose_method(
