@@ -60,8 +60,9 @@ def _setup(
     if share and method == "vmap" and not sharded:
         shared = engines.shared_seeds(req.problem, r, len(req.seeds))
     threads = 1
-    if shared:
-        # one group of whole seed rows per core, run side by side (runner.run_local)
+    if shared and jax.default_backend() == "cpu":
+        # one group of whole seed rows per core, run side by side (runner.run_local); an
+        # accelerator gets one program over all runs
         threads = engines.parallel_groups(r // shared, engines.cores())
         size = r // threads
     groups = runner.groups(the_plan, params0, data_keys, size=size, devices=n_dev)
