@@ -176,6 +176,7 @@ def run_local(
     bar = _Bar(groups.count * layout.chunks * layout.steps_per_chunk, progress, spec.optimizer)
     starts = [jnp.asarray(c * layout.steps_per_chunk, jnp.int32) for c in range(layout.chunks)]
     first = state
+    side_by_side = threads > 1 and groups.count > 1
 
     def run_group(i):
         hp_g, params_g, keys_g = groups.get(i) if i else init_args
@@ -186,10 +187,11 @@ def run_local(
             outs_g.append(out)
             bar.update(out, layout.steps_per_chunk)
         end = (programs.params_of(state), state.diverged, state.diverged_step)
-        return outs_g, jax.block_until_ready(end)
+        # on a thread, wait here so the pool measures the work; in order, dispatch runs ahead
+        return outs_g, jax.block_until_ready(end) if side_by_side else end
 
     t0 = time.perf_counter()
-    if threads > 1 and groups.count > 1:
+    if side_by_side:
         with ThreadPoolExecutor(min(threads, groups.count)) as pool:
             done = list(pool.map(run_group, range(groups.count)))
     else:
