@@ -126,6 +126,54 @@ def test_minibatch_sgd_equals_sequential_train(minibatch, method):
         assert_run_matches(res, i, reference(minibatch, "sgd", hp, cfg["seed"], eval_every=5))
 
 
+def test_default_minibatch_sweep_shares_each_seeds_batches_and_matches(minibatch, monkeypatch):
+    # Default arguments on a minibatched problem: all runs vmapped, grid points of one seed
+    # drawing that seed's minibatch once, and (on 2 cores) two groups of grid points run side
+    # by side: the path that makes the digits sweep fast. Every run still equals its own
+    # sequential train run, the masked last block included.
+    monkeypatch.setattr(sweep.engines, "cores", lambda: 2)  # this path on any machine
+    res = sweep.sweep(
+        minibatch, "adam", grid={"learning_rate": [0.001, 0.003, 0.01, 0.03]}, seeds=[2, 7],
+        steps=8, eval_every=5,
+    )  # fmt: skip
+    assert res.method == "vmap" and res.batch_size_runs == 8
+    assert res.config["shared_seeds"] == 2 and res.config["parallel_groups"] == 2, res.config
+    assert "drawn once" in res.config["method_reason"]
+    for i, cfg in enumerate(res.configs):
+        hp = {"learning_rate": cfg["learning_rate"]}
+        ref = reference(minibatch, "adam", hp, cfg["seed"], steps=8, eval_every=5)
+        assert_run_matches(res, i, ref)
+    # a single grid point has nothing to share: each run draws its own batches
+    one = sweep.sweep(minibatch, "adam", grid={"learning_rate": [0.01]}, seeds=[2, 7], steps=2)
+    assert one.config["shared_seeds"] == 0
+    # share_batches=False (what studies pass, to reuse one program): own draws, same runs
+    own = sweep.sweep(
+        minibatch, "adam", grid={"learning_rate": [0.001, 0.003, 0.01, 0.03]}, seeds=[2, 7],
+        steps=8, eval_every=5, share_batches=False,
+    )  # fmt: skip
+    assert own.method == "vmap" and own.config["shared_seeds"] == 0
+    assert own.config["parallel_groups"] == 1
+    np.testing.assert_allclose(own.loss, res.loss, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="share_batches"):
+        sweep.sweep(minibatch, "adam", grid={"learning_rate": [0.01]}, seeds=[2], steps=2,
+                    share_batches="yes")  # fmt: skip
+
+
+def test_digits_sweep_default_engine_is_shared_vmap():
+    # The benchmarked digits sweep (4 lr x 4 seeds): one vmapped program with each seed's
+    # minibatch drawn once, instead of lax.map over chunks of 4 runs (benchmarks/sweep.py).
+    digits = problems.get("digits-mlp")
+    method, size, reason = sweep.choose_method(digits, "adam", 16, n_seeds=4)
+    assert (method, size) == ("vmap", 16), reason
+    # without seed sharing (or with one seed's grid points beyond a chunk) the chunks stay
+    assert sweep.choose_method(digits, "adam", 16)[:2] == ("map", 4)
+    assert sweep.choose_method(digits, "adam", 64, n_seeds=8)[:2] == ("map", 4)
+    # groups of whole grid points per core, each keeping >= 2 grid points to share a batch
+    groups = sweep.engines.parallel_groups
+    assert [groups(4, 2), groups(2, 2), groups(3, 2), groups(8, 4), groups(6, 4)] == [2, 1, 1, 4, 3]
+    assert groups(4, 1) == 1
+
+
 def test_norm_based_optimizer_falls_back_and_matches(full_batch):
     # LAMB's trust ratio uses per-tensor norms: run-last leaves would mix runs.
     method, _, reason = sweep.choose_method(full_batch, "lamb", 2)

@@ -416,6 +416,9 @@ def _sweep_category(group: Group, members: list[int]):
             fixed=fixed or None,
             eval_every=group.eval_every,
             dtype=group.dtype,
+            # every run draws its own batches: the final seeds' sweep (padded to the tuning
+            # sweep's run count) then reuses the tuning program instead of compiling another
+            share_batches=False,
         )
         slots = []
         for r_i, rc in enumerate(res.configs):

@@ -31,16 +31,19 @@ class _Setup(NamedTuple):
     layout: loop.Layout  # the steps: blocks and compiled calls per group
     groups: runner.Groups  # the runs: padded groups
     sharded: bool
+    threads: int = 1  # groups run side by side (local runner)
 
 
-def _choose(req: Request, r: int) -> tuple[str, int, str]:
+def _choose(req: Request, r: int, n_seeds: int | None) -> tuple[str, int, str]:
     return engines.choose_method(
         req.problem, req.optimizer, r, fixed=req.fixed, swept=list(req.grid), method=req.method,
-        batch_size_runs=req.batch_size_runs,
+        batch_size_runs=req.batch_size_runs, n_seeds=n_seeds,
     )  # fmt: skip
 
 
-def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progress) -> _Setup:
+def _setup(
+    req: Request, *, the_plan, choice, params0, data_keys, shard, progress, share=True
+) -> _Setup:
     r = len(the_plan.configs)
     method, bsz, reason = choice
     # The lanes engine runs groups of at most `bsz` runs one after another through one program.
@@ -53,11 +56,20 @@ def _setup(req: Request, *, the_plan, choice, params0, data_keys, shard, progres
         size = min(size, -(-r // n_dev))
     chunks = 1 if sharded else (req.chunks or (20 if progress else 1))
     steps_layout = loop.chunk_layout(req.steps, req.eval_every, chunks)
+    shared = 0
+    if share and method == "vmap" and not sharded:
+        shared = engines.shared_seeds(req.problem, r, len(req.seeds))
+    threads = 1
+    if shared and jax.default_backend() == "cpu":
+        # one group of whole seed rows per core, run side by side (runner.run_local); an
+        # accelerator gets one program over all runs
+        threads = engines.parallel_groups(r // shared, engines.cores())
+        size = r // threads
     groups = runner.groups(the_plan, params0, data_keys, size=size, devices=n_dev)
     if method == "map":
         bsz = min(bsz, groups.size)
-    spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz)
-    return _Setup(spec, reason, steps_layout, groups, sharded)
+    spec = engines.Spec(req.problem, req.optimizer, req.fixed, method, bsz, shared)
+    return _Setup(spec, reason, steps_layout, groups, sharded, threads)
 
 
 def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.Outcome, val_split):
@@ -109,6 +121,8 @@ def _result(req: Request, *, the_plan, setup: _Setup, params0, outcome: runner.O
             "method": spec.method,
             "method_reason": setup.reason,
             "batch_size_runs": spec.batch_size_runs,
+            "shared_seeds": spec.shared_seeds,
+            "parallel_groups": setup.threads,
             **({"dtype": req.dtype} if req.dtype != "float32" else {}),
         },
     )
@@ -129,6 +143,7 @@ def sweep(
     chunks: int | None = None,
     shard: bool | None = None,
     dtype: str = "float32",
+    share_batches: bool = True,
 ) -> SweepResult:
     """Train every grid point × seed of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -159,6 +174,11 @@ def sweep(
       dtype: ``"float32"`` (default) or ``"float64"``: params, data, swept values and every
         intermediate in float64 (JAX's 64-bit mode on for this call only, see
         :mod:`optlab.precision`); run ``(hp, seed)`` then equals ``train(..., dtype="float64")``.
+      share_batches: on a minibatched problem, draw each seed's minibatch once per step for
+        all grid points of that seed (all runs vmapped; the default engine choice when one
+        seed's grid points fit a chunk). ``False``: every run draws its own, so sweeps of the
+        same number of runs share one compiled program whatever their grid × seeds shape
+        (studies reuse the tuning program for the final seeds this way).
 
     A ``schedule`` in ``fixed`` without ``steps`` spans the run (``steps``). Every numeric
     hyperparameter can be swept, whatever the schedule (``warmup_steps`` too).
@@ -175,23 +195,28 @@ def sweep(
         anything is compiled or trained. Repeated seeds and very large sweeps warn
         (``optlab._checks.CostWarning``).
     """
+    if not isinstance(share_batches, bool):
+        raise ValueError(f"share_batches must be True or False, got {share_batches!r}")
     req = validate(
         problem, optimizer, grid=grid, seeds=seeds, steps=steps, fixed=fixed,
         eval_every=eval_every, method=method, batch_size_runs=batch_size_runs, chunks=chunks,
     )  # fmt: skip
     req = req._replace(dtype=resolve_dtype(dtype))
     with precision(req.dtype):
-        return _sweep(req._replace(problem=at_dtype(req.problem, req.dtype)), shard, progress)
+        return _sweep(
+            req._replace(problem=at_dtype(req.problem, req.dtype)), shard, progress, share_batches
+        )
 
 
-def _sweep(req: Request, shard, progress) -> SweepResult:
+def _sweep(req: Request, shard, progress, share_batches: bool = True) -> SweepResult:
     """The body of :func:`sweep` (inside its precision context)."""
     the_plan = runner.plan(req.grid, req.seeds, dtype=np.dtype(req.dtype))
-    choice = _choose(req, len(the_plan.configs))
+    n_seeds = len(req.seeds) if share_batches else None
+    choice = _choose(req, len(the_plan.configs), n_seeds)
     params0, data_keys = runner.initial_params(req.problem, the_plan)
     setup = _setup(
         req, the_plan=the_plan, choice=choice, params0=params0, data_keys=data_keys, shard=shard,
-        progress=progress,
+        progress=progress, share=share_batches,
     )  # fmt: skip
     programs = engines.programs(
         setup.spec, layout=setup.layout, runs=setup.groups.size, params0=params0
@@ -201,6 +226,7 @@ def _sweep(req: Request, shard, progress) -> SweepResult:
     outcome = run(
         setup.spec, programs=programs, layout=setup.layout, groups=setup.groups, splits=splits,
         steps=req.steps, progress=progress,
+        **({} if setup.sharded else {"threads": setup.threads}),
     )  # fmt: skip
     return _result(
         req, the_plan=the_plan, setup=setup, params0=params0, outcome=outcome, val_split=splits[1]

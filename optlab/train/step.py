@@ -31,6 +31,8 @@ __all__ = [
     "init_state",
     "divergence_rule",
     "make_step",
+    "make_batch_step",
+    "minibatch",
     "make_evaluate",
     "tree_where",
 ]
@@ -108,16 +110,31 @@ def make_step(problem, optimizer: optax.GradientTransformation) -> Callable:
     ``value``, ``grad`` and ``value_fn`` (the loss on this batch as a function of params).
     Once a run has diverged the step is a no-op that records NaN.
     """
-    extra = optimizers_lib.needs_value_fn(optimizer)
+    on_batch = make_batch_step(problem, optimizer)
 
     def step(state: TrainState, train_split, step_index):
-        if problem.data is None or train_split is None:
-            batch = None
-        elif isinstance(train_split, batching.OrderedSplit):  # a sweep's precomputed epochs
-            batch = batching.get_batch_ordered(train_split, step_index, problem.batch_size)
-        else:
-            batch = data_lib.get_batch(train_split, state.data_key, step_index, problem.batch_size)
+        return on_batch(state, minibatch(problem, train_split, state.data_key, step_index),
+                        step_index)  # fmt: skip
 
+    return step
+
+
+def minibatch(problem, train_split, data_key: jax.Array, step_index):
+    """The batch step ``step_index`` of a run with ``data_key`` trains on (None without data)."""
+    if problem.data is None or train_split is None:
+        return None
+    if isinstance(train_split, batching.OrderedSplit):  # a sweep's precomputed epochs
+        return batching.get_batch_ordered(train_split, step_index, problem.batch_size)
+    return data_lib.get_batch(train_split, data_key, step_index, problem.batch_size)
+
+
+def make_batch_step(problem, optimizer: optax.GradientTransformation) -> Callable:
+    """:func:`make_step` on a given batch: ``(state, batch, step_index) -> (state, (loss,
+    grad_norm))``, ``batch`` from :func:`minibatch` (sweeps draw it once for the runs that
+    share a seed)."""
+    extra = optimizers_lib.needs_value_fn(optimizer)
+
+    def step(state: TrainState, batch, step_index):
         def loss_fn(p):
             return problem.loss(p, batch)
 
