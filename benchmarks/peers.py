@@ -62,7 +62,9 @@ def _in_child(what: str, quick: bool, rounds: int) -> dict:
         "import json, sys; from benchmarks import peers; "
         f"print(json.dumps(peers._peer_{what}({quick!r}, {rounds})))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the {what} peer failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -143,6 +145,8 @@ def _peer_slice(quick: bool, rounds: int) -> dict:
     model, tx, ty = _torch_mlp(params, x, y)
     # on a GPU machine (JAX on the GPU) the peer runs on the GPU too
     device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    # loss-landscapes draws its random directions with torch.rand(...) and no device
+    torch.set_default_device(device)
     model, tx, ty = model.to(device), tx.to(device), ty.to(device)
     metric = Loss(torch.nn.functional.cross_entropy, tx, ty)
 

@@ -293,3 +293,19 @@ def test_no_recompilation_for_new_values_with_same_shapes(full_batch, adam_lanes
     assert res.compile_time == 0.0
     ref = reference(full_batch, "adam", {"learning_rate": 0.02}, 8, eval_every=4)
     assert_run_matches(res, 3, ref)
+
+
+def test_auto_on_an_accelerator_vmaps_all_runs_and_skips_lanes(monkeypatch):
+    # the lanes layout and the small map chunks are CPU choices; on a GPU/TPU backend auto
+    # runs one vmapped program over the runs (measured on an H200: 85x vs 23x sequential)
+    from optlab.sweep import engines
+
+    cpu = engines.choose_method(problems.get("adder"), "adam", 64)
+    assert cpu[0] == "lanes"
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    method, size, why = engines.choose_method(problems.get("adder"), "adam", 64)
+    assert (method, size) == ("vmap", 64) and "accelerator" in why
+    method, size, _ = engines.choose_method(problems.get("digits-mlp"), "adam", 64)
+    assert (method, size) == ("vmap", 64)
+    # an explicit engine is still honoured
+    assert engines.choose_method(problems.get("adder"), "adam", 64, method="lanes")[0] == "lanes"

@@ -136,7 +136,9 @@ def point_cost(loss_fn: Callable, params) -> dict[str, float]:
 
 def _point_cost(loss_fn: Callable, params) -> dict[str, float]:
     try:
-        cost = jax.jit(loss_fn).lower(params).cost_analysis()
+        lowered = jax.jit(loss_fn).lower(params)
+        # the lowered program's estimate; some backends (GPU, JAX 0.11) give it only compiled
+        cost = lowered.cost_analysis() or lowered.compile().cost_analysis()
         if isinstance(cost, (list, tuple)):
             cost = cost[0] if cost else {}
         return {

@@ -54,6 +54,9 @@ _LANES_TARGET_FLOATS = 1 << 16
 # Automatic chunk size of the "map" engine: run chunks so that the batched activations of one
 # chunk stay around this many floats (measured: benchmarks/sweep.py, docs/sweeps.md).
 _MAP_TARGET_FLOATS = 1 << 17
+#: On a GPU or TPU a chunk may hold this many times more: what bounds it there is memory
+#: (gigabytes), not a CPU cache, and wide chunks are what keep the device busy.
+_ACCELERATOR_FACTOR = 1 << 10
 
 # Largest key-material table (int32 words: runs x epochs x rounds, pivots and salts each) a
 # sweep computes apart from its step program; longer chunks derive it inside the step.
@@ -345,7 +348,13 @@ def choose_method(
     fixed = dict(fixed or {})
     if isinstance(problem, str):
         problem = resolve_problem(problem)
-    if method in ("auto", "lanes"):
+    accelerator = jax.default_backend() != "cpu"
+    if method == "auto" and accelerator:
+        # the lanes layout fills a CPU core's vector units; an accelerator runs the plain
+        # vmapped program over all the runs it can hold (H200, 64 adder runs: 85x sequential
+        # for one vmapped program against 23x for map chunks of 16, benchmarks/README.md)
+        why_not = "not lanes: an accelerator (lanes is a CPU layout); "
+    elif method in ("auto", "lanes"):
         reason = lanes_lib.structural_reason(problem)
         if reason is None:
             reason = optimizer_lanes_reason(optimizer, fixed, swept)
@@ -362,7 +371,8 @@ def choose_method(
     if method == "vmap":
         return "vmap", n_runs, why_not + "vmap requested"
     if batch_size_runs is None:
-        cap = max(1, min(n_runs, int(_MAP_TARGET_FLOATS // _work_per_run(problem))))
+        target = _MAP_TARGET_FLOATS * (_ACCELERATOR_FACTOR if accelerator else 1)
+        cap = max(1, min(n_runs, int(target // _work_per_run(problem))))
         shared = shared_seeds(problem, n_runs, n_seeds or 0)
         if shared and n_runs // shared <= cap:
             why = f"all runs vmapped, each of the {shared} seeds' minibatches drawn once for"
