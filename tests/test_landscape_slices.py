@@ -322,3 +322,20 @@ def test_save_slice_either_argument_order(tmp_path):
         np.testing.assert_array_equal(back.values, s.values)
     with pytest.raises(TypeError, match=r"save_slice\(path, slice\) takes a file path"):
         ls.save_slice(tmp_path / "x", {"values": 1})
+
+
+def test_auto_batch_size_is_wider_on_an_accelerator(monkeypatch):
+    # on a GPU/TPU the chunk budgets grow by ACCELERATOR_CHUNK_FACTOR (the cost estimate is
+    # cached, so only the backend changes between the two calls)
+    from optlab.landscape import slices
+
+    x = jnp.ones((2048, 64))
+    params = mlp.init(jax.random.key(0), (64, 128, 128, 10))
+
+    def loss(p):
+        return jnp.mean(mlp.apply(p, x) ** 2)
+
+    cpu = ls.auto_batch_size(loss, params, 2601)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    gpu = ls.auto_batch_size(loss, params, 2601)
+    assert gpu >= cpu * slices.ACCELERATOR_CHUNK_FACTOR // 2 and gpu > cpu

@@ -45,6 +45,10 @@ CHUNK_BYTES_BUDGET = 1.6e7
 # Bytes limit for compute-bound points (at least one flop per byte).
 CHUNK_BYTES_LIMIT = 2.5e8
 MAX_BATCH_SIZE = 4096
+#: On a GPU/TPU chunks are this many times larger (flops and bytes): the device needs wide
+#: chunks to fill it and has gigabytes, not a CPU cache. Measured on an H200, 51x51 slice of
+#: the 64-128-128-10 MLP: chunk 4 (the CPU choice) 157k points/s, 32 276k (benchmarks/README.md).
+ACCELERATOR_CHUNK_FACTOR = 8
 
 
 def _shifted(params, directions, coords):
@@ -157,15 +161,17 @@ def auto_batch_size(loss_fn: Callable, params, n_points: int) -> int:
     Compute-bound models get chunks of a few points (a 64-128-128-10 MLP on 2,048 samples,
     ~1.1e8 flops and ~2.3e7 bytes per point, gets 4, the fastest measured on a 2-core CPU:
     86% of the matmul peak vs 78% for 1 and 60% for 32); memory-bound tiny ones get
-    cache-sized chunks (the 2-3-1 adding network on 700 samples gets ~130).
+    cache-sized chunks (the 2-3-1 adding network on 700 samples gets ~130). On a GPU or TPU
+    both budgets are ``ACCELERATOR_CHUNK_FACTOR`` times larger (the MLP above gets 32).
     """
     cost = point_cost(loss_fn, params)
     flops = max(cost["flops"], 1.0)
     nbytes = max(cost["bytes"], 1.0)
-    by_flops = TARGET_CHUNK_FLOPS / flops
+    scale = 1 if jax.default_backend() == "cpu" else ACCELERATOR_CHUNK_FACTOR
+    by_flops = scale * TARGET_CHUNK_FLOPS / flops
     # memory-bound points (under one flop per byte) want cache-sized chunks; compute-bound
     # ones only need the chunk's intermediates to stay well below memory limits
-    budget = CHUNK_BYTES_BUDGET if flops < nbytes else CHUNK_BYTES_LIMIT
+    budget = scale * (CHUNK_BYTES_BUDGET if flops < nbytes else CHUNK_BYTES_LIMIT)
     by_bytes = budget / nbytes
     return int(max(1, min(by_flops, by_bytes, MAX_BATCH_SIZE, n_points)))
 
