@@ -340,7 +340,9 @@ def choose_method(
     are grid points × seeds, seeds innermost) on a minibatched problem, when one seed's grid
     points fit such a chunk all runs are vmapped together and each seed's minibatch is drawn
     once for its runs (:func:`shared_seeds`; digits, 4 lr × 4 seeds: measured 1.2-1.3× over
-    sequential against 1.0-1.1× for chunks of 4, ``benchmarks/sweep.py``).
+    sequential as one program, 2.3× with two groups side by side on 2 cores, against 1.0-1.1×
+    for chunks of 4, ``benchmarks/sweep.py``). On a GPU/TPU ``auto`` never picks ``"lanes"``
+    and allows ``_ACCELERATOR_FACTOR`` times larger chunks.
 
     Returns:
       ``(method, batch_size_runs, reason)``.
