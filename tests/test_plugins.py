@@ -178,3 +178,18 @@ def test_custom_optimizers_doc_command_line_block_runs(tmp_path):
         outputs.append(proc.stdout)
     assert "[from file my_optimizers.py]" in outputs[0]
     assert "signum" in (tmp_path / "results" / "signum" / "tables" / "results.md").read_text()
+
+
+def test_unknown_names_say_how_to_reach_ones_own(tmp_path, capsys):
+    # a study resumed without the --import that registered its optimizer fails with a message
+    # that says how to load one's own optimizer or problem
+    from optlab import optimizers, problems
+
+    with pytest.raises(ValueError, match=r"unknown optimizer 'mine'.*--import MODULE"):
+        optimizers.get("mine")
+    with pytest.raises(ValueError, match=r"unknown problem 'mine'.*--import MODULE"):
+        problems.get("mine")
+    code = cli.main(["compare", "--problem", "adder", "--optimizers", "mine", "--out",
+                     str(tmp_path / "s")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--import MODULE" in err[0]

@@ -19,6 +19,7 @@ import optax
 
 from optlab.optimizers import _optax, custom  # noqa: F401  (registers the built-ins)
 from optlab.optimizers._registry import (
+    OWN_HINT,
     Entry,
     Range,
     check_finite,
@@ -34,6 +35,7 @@ from optlab.optimizers._registry import (
 
 __all__ = [
     "GENERIC_KEYWORDS",
+    "OWN_HINT",
     "accepted_keywords",
     "Entry",
     "Range",

@@ -175,6 +175,13 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+#: How to reach one's own optimizer, appended to "unknown optimizer" errors.
+OWN_HINT = (
+    " (your own optimizer: register it with optlab.optimizers.register in a module and load "
+    "that with --import MODULE or a study config's imports)"
+)
+
+
 def entry(name: str) -> Entry:
     """The registry entry for ``name``; ``ValueError`` listing the known names otherwise."""
     try:
@@ -182,7 +189,7 @@ def entry(name: str) -> Entry:
     except (KeyError, TypeError):
         raise ValueError(
             f"unknown optimizer {name!r}{suggest(name, names())}; known optimizers: "
-            f"{', '.join(names())}"
+            f"{', '.join(names())}{OWN_HINT}"
         ) from None
 
 

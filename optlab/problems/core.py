@@ -277,7 +277,11 @@ def _entry(name: str) -> _Entry:
         on_data = [n for n in names() if n.startswith(f"{name}-")]
         hint = f" ({name!r} is a dataset; problems on it: {on_data})" if on_data else ""
         hint = hint or _checks.suggest(name, names())
-        raise ValueError(f"unknown problem {name!r}{hint}; known problems: {names()}")
+        raise ValueError(
+            f"unknown problem {name!r}{hint}; known problems: {names()} (your own problem: "
+            "register it in a module and load that with --import MODULE or a study config's "
+            "imports)"
+        )
     return _REGISTRY[name]
 
 

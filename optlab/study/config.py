@@ -231,7 +231,7 @@ class StudyConfig:
             if o not in optimizers.names():
                 raise ValueError(
                     f"{where}: unknown optimizer {o!r}{_checks.suggest(o, optimizers.names())}; "
-                    f"known: {', '.join(optimizers.names())}"
+                    f"known: {', '.join(optimizers.names())}{optimizers.OWN_HINT}"
                 )
         for label, names in (("problems", self.problems), ("optimizers", self.optimizers)):
             if len(set(names)) != len(names):
