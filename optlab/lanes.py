@@ -581,9 +581,16 @@ def batched_points(g: Callable, n_coords: int, layout: str = "minor", *, dtype=j
     value (``layout="minor"``, for tiny models) or the first (``"major"``), the parts linear in
     the coordinates kept as constant parts (so a network's first layer on a plane costs three
     matmuls for the whole grid). Operations with no rule of their own go through ``jax.vmap``,
-    so any jittable ``g`` works. Returns ``(G, rules)``: the batched function and, after
-    ``G`` has been traced once, the set of rules it used (``"affine"``, ``"minor:..."``,
+    so any jittable ``g`` works (a convolution whose kernel differs per point runs point by
+    point, ``"map:conv_general_dilated"``). Returns ``(G, rules)``: the batched function and,
+    after ``G`` has been traced once, the set of rules it used (``"affine"``, ``"minor:..."``,
     ``"vmap:<primitive>"``), for tests and diagnostics.
+
+    ``G.hoist()`` evaluates, once, everything that does not depend on the points (constants
+    and the parts of affine values, e.g. a first layer's ``x W``, ``x D1``, ``x D2``) and
+    returns them as a tape; ``G(coords, tape)`` then computes only the rest. Call ``hoist``
+    outside a loop over chunks of points and ``G(chunk, tape)`` inside it (both under the same
+    ``jit``), so the hoisted work is done once per grid.
     """
     if layout not in ("minor", "major"):
         raise ValueError(f"layout must be 'minor' or 'major', got {layout!r}")
