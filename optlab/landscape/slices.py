@@ -61,6 +61,13 @@ def _shifted(params, directions, coords):
     return jax.tree_util.tree_map(leaf, params, *directions)
 
 
+def _in_chunks(points, size: int):
+    """``(chunks (m, size, k), n)``: the ``n`` points padded to a multiple of ``size`` with
+    copies of the last one (``distributed.pad_leading``; the copies are dropped afterwards)."""
+    padded, n = distributed.pad_leading(points, size)
+    return padded.reshape(-1, size, points.shape[-1]), n
+
+
 def _eval_impl(loss_fn, params, directions, points, batch_size, parallel=1):
     """``lax.map(loss, points, batch_size=batch_size)``, with ``parallel`` independent vmapped
     sub-chunks per loop step (XLA:CPU runs independent ops on different cores; this helps
@@ -71,13 +78,8 @@ def _eval_impl(loss_fn, params, directions, points, batch_size, parallel=1):
 
     if parallel == 1:
         return jax.lax.map(one, points, batch_size=batch_size)
-    n = points.shape[0]
-    step = batch_size * parallel
-    m = -(-n // step)
-    pad = m * step - n
-    if pad:
-        points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
-    xs = points.reshape(m, parallel, batch_size, points.shape[-1])
+    chunks, n = _in_chunks(points, batch_size * parallel)
+    xs = chunks.reshape(chunks.shape[0], parallel, batch_size, points.shape[-1])
 
     def body(carry, cs):
         return carry, jnp.stack([jax.vmap(one)(cs[i]) for i in range(parallel)])
@@ -219,19 +221,14 @@ LANES_CHUNK = 256
 
 @functools.partial(jax.jit, static_argnames=("per_run", "chunk"))
 def _eval_lanes(per_run, split, params, directions, points, chunk):
-    n, k = points.shape
-    m = -(-n // chunk)
-    pad = m * chunk - n
-    if pad:
-        points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
-
     def one(c):  # c: (chunk, k) -> (chunk,) losses, the points along the last axis
         def shift(p, *ds):
             return p[..., None] + sum(d[..., None] * c[:, i] for i, d in enumerate(ds))
 
         return per_run(jax.tree_util.tree_map(shift, params, *directions), split)
 
-    return jax.lax.map(one, points.reshape(m, chunk, k)).reshape(-1)[:n]
+    chunks, n = _in_chunks(points, chunk)
+    return jax.lax.map(one, chunks).reshape(-1)[:n]
 
 
 def _points_fn(loss_fn, params, directions, layout):
@@ -248,14 +245,10 @@ def _points_fn(loss_fn, params, directions, layout):
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "layout", "chunk"))
 def _eval_traced(loss_fn, params, directions, points, layout, chunk):
-    n, k = points.shape
-    m = -(-n // chunk)
-    pad = m * chunk - n
-    if pad:
-        points = jnp.concatenate([points, jnp.repeat(points[-1:], pad, axis=0)])
     fn, _ = _points_fn(loss_fn, params, directions, layout)
     hoisted = fn.hoist()  # once per grid: the parts that do not depend on the points
-    return jax.lax.map(lambda c: fn(c, hoisted), points.reshape(m, chunk, k)).reshape(-1)[:n]
+    chunks, n = _in_chunks(points, chunk)
+    return jax.lax.map(lambda c: fn(c, hoisted), chunks).reshape(-1)[:n]
 
 
 #: Points per chunk of the batch-minor layout (as for ``LANES_CHUNK``).
