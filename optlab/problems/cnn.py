@@ -29,12 +29,15 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optlab import _checks
 from optlab import cnn as cnn_lib
-from optlab import data as data_lib
-from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_specs, task_loss_and_metrics
+from optlab.problems.core import (
+    Problem,
+    dataset_defaults,
+    load_dataset,
+    network_problem,
+    register_specs,
+)
 
 __all__ = ["SPECS", "CNNSpec", "cnn_problem"]
 
@@ -85,12 +88,6 @@ def cnn_problem(
             f"image_shape={image_shape!r} does not fit the {ds.name!r} rows of "
             f"{ds.n_features} features; give (H, W, C) with H * W * C = {ds.n_features}"
         )
-    if init_scheme not in mlp_lib.INITIALIZERS:
-        raise ValueError(
-            f"unknown init_scheme {init_scheme!r}; accepted: {list(mlp_lib.INITIALIZERS)}"
-        )
-    batch_size = _checks.int_at_least("batch_size", batch_size, 1, allow_none=True)
-    lr = _checks.real("learning_rate", learning_rate, minimum=0, strict=True)
     _, channels, dense, kernel_size, _, n_out = cnn_lib.architecture(
         shape, channels, dense, ds.n_outputs, kernel_size=kernel_size
     )
@@ -103,19 +100,10 @@ def cnn_problem(
             key, shape, channels, dense, n_out, kernel_size=kernel_size, scheme=init_scheme
         )
     )
-    loss, metrics = task_loss_and_metrics(ds.task, apply)
-    return Problem(
-        name=name,
-        init=init,
-        loss=loss,
-        data=ds,
-        metrics=metrics,
-        batch_size=batch_size,
-        apply=apply,
-        default_learning_rate=lr,
-        description=description,
-        config=dict(config or {}),
-    )
+    return network_problem(
+        name, ds, apply=apply, init=init, batch_size=batch_size, learning_rate=learning_rate,
+        init_scheme=init_scheme, description=description, config=config,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the registered ones
@@ -177,25 +165,13 @@ def _defaults(spec: CNNSpec) -> dict[str, Any]:
         "channels": spec.channels,
         "dense": spec.dense,
         "kernel_size": spec.kernel_size,
-        "batch_size": spec.batch_size,
-        "data_seed": 0,
-        **spec.data_options,
-        "fractions": data_lib.DEFAULT_FRACTIONS,
-        "standardize": False,
-        "learning_rate": spec.learning_rate,
-        "init_scheme": "he",
+        **dataset_defaults(spec),
     }
 
 
 def _build(spec: CNNSpec, opts: dict[str, Any]) -> Problem:
     """The problem of table row ``spec`` with options ``opts``."""
-    ds = data_lib.load(
-        spec.dataset,
-        seed=opts["data_seed"],
-        fractions=opts["fractions"],
-        standardize=opts["standardize"],
-        **{k: opts[k] for k in spec.data_options},
-    )
+    ds = load_dataset(spec, opts)
     return cnn_problem(
         spec.name,
         ds,

@@ -257,6 +257,75 @@ def task_loss_and_metrics(task: str, apply: Callable) -> tuple[Callable, dict[st
     return loss, {"accuracy": acc}
 
 
+def network_problem(
+    name: str,
+    ds: Dataset,
+    *,
+    apply: Callable,
+    init: Callable,
+    batch_size: int | None,
+    learning_rate: float,
+    init_scheme: str,
+    description: str,
+    config: Mapping[str, Any] | None,
+    sizes: tuple[int, ...] | None = None,
+) -> Problem:
+    """The :class:`Problem` of a network ``apply(params, x)`` (initialized by ``init(key)``)
+    on dataset ``ds``, with the loss and metrics of its task; shared by the MLP and CNN
+    families. Checks ``init_scheme``, ``batch_size`` and ``learning_rate`` (a ``ValueError``
+    naming the accepted values) before anything is built."""
+    from optlab import mlp as mlp_lib
+
+    if init_scheme not in mlp_lib.INITIALIZERS:
+        raise ValueError(
+            f"unknown init_scheme {init_scheme!r}; accepted: {list(mlp_lib.INITIALIZERS)}"
+        )
+    batch_size = _checks.int_at_least("batch_size", batch_size, 1, allow_none=True)
+    lr = _checks.real("learning_rate", learning_rate, minimum=0, strict=True)
+    loss, metrics = task_loss_and_metrics(ds.task, apply)
+    return Problem(
+        name=name,
+        init=init,
+        loss=loss,
+        data=ds,
+        metrics=metrics,
+        batch_size=batch_size,
+        apply=apply,
+        sizes=sizes,
+        default_learning_rate=lr,
+        description=description,
+        config=dict(config or {}),
+    )
+
+
+def dataset_defaults(spec) -> dict[str, Any]:
+    """The options every dataset-backed table row offers after its model's own, with their
+    defaults: batch size, data seed, the dataset's options, split fractions, standardization,
+    learning rate and initialization (``spec`` has ``batch_size``, ``data_options`` and
+    ``learning_rate``)."""
+    return {
+        "batch_size": spec.batch_size,
+        "data_seed": 0,
+        **spec.data_options,
+        "fractions": data_lib.DEFAULT_FRACTIONS,
+        "standardize": False,
+        "learning_rate": spec.learning_rate,
+        "init_scheme": "he",
+    }
+
+
+def load_dataset(spec, opts: Mapping[str, Any], renamed: Mapping[str, str] = {}) -> Dataset:
+    """The dataset of table row ``spec`` (``spec.dataset``) with the options ``opts`` of
+    :func:`dataset_defaults`; ``renamed`` maps a problem option to the dataset's name for it."""
+    return data_lib.load(
+        spec.dataset,
+        seed=opts["data_seed"],
+        fractions=opts["fractions"],
+        standardize=opts["standardize"],
+        **{renamed.get(k, k): opts[k] for k in spec.data_options},
+    )
+
+
 def register_specs(
     specs, *, defaults: Callable[[Any], Mapping[str, Any]], build: Callable[..., Problem]
 ) -> None:

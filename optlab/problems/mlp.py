@@ -24,11 +24,15 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optlab import _checks
-from optlab import data as data_lib
 from optlab import mlp as mlp_lib
 from optlab.data import Dataset
-from optlab.problems.core import Problem, register_specs, task_loss_and_metrics
+from optlab.problems.core import (
+    Problem,
+    dataset_defaults,
+    load_dataset,
+    network_problem,
+    register_specs,
+)
 
 __all__ = ["SPECS", "MLPSpec", "mlp_problem"]
 
@@ -111,32 +115,16 @@ def mlp_problem(
     """
     sizes = _resolve_sizes(ds, sizes, hidden, default_hidden)
     mlp_lib._resolve_activation(activation)  # ValueError naming the accepted activations
-    if init_scheme not in mlp_lib.INITIALIZERS:
-        raise ValueError(
-            f"unknown init_scheme {init_scheme!r}; accepted: {list(mlp_lib.INITIALIZERS)}"
-        )
-    batch_size = _checks.int_at_least("batch_size", batch_size, 1, allow_none=True)
-    lr = _checks.real("learning_rate", learning_rate, minimum=0, strict=True)
 
     def apply(params, x):
         return mlp_lib.apply(params, x, activation=activation)
 
     # jitted: one small compile instead of op-by-op dispatch of every layer's ops
     init = jax.jit(lambda key: mlp_lib.init(key, sizes, scheme=init_scheme))
-    loss, metrics = task_loss_and_metrics(ds.task, apply)
-    return Problem(
-        name=name,
-        init=init,
-        loss=loss,
-        data=ds,
-        metrics=metrics,
-        batch_size=batch_size,
-        apply=apply,
-        sizes=sizes,
-        default_learning_rate=lr,
-        description=description,
-        config=dict(config or {}),
-    )
+    return network_problem(
+        name, ds, apply=apply, init=init, batch_size=batch_size, learning_rate=learning_rate,
+        init_scheme=init_scheme, description=description, config=config, sizes=sizes,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the registered ones
@@ -220,29 +208,12 @@ SPECS: tuple[MLPSpec, ...] = (
 
 def _defaults(spec: MLPSpec) -> dict[str, Any]:
     """Every option of ``spec``'s problem with its default, in the order :func:`options` lists."""
-    return {
-        "sizes": None,
-        "hidden": None,
-        "activation": "relu",
-        "batch_size": spec.batch_size,
-        "data_seed": 0,
-        **spec.data_options,
-        "fractions": data_lib.DEFAULT_FRACTIONS,
-        "standardize": False,
-        "learning_rate": spec.learning_rate,
-        "init_scheme": "he",
-    }
+    return {"sizes": None, "hidden": None, "activation": "relu", **dataset_defaults(spec)}
 
 
 def _build(spec: MLPSpec, opts: dict[str, Any]) -> Problem:
     """The problem of table row ``spec`` with options ``opts``."""
-    ds = data_lib.load(
-        spec.dataset,
-        seed=opts["data_seed"],
-        fractions=opts["fractions"],
-        standardize=opts["standardize"],
-        **{spec.renamed.get(k, k): opts[k] for k in spec.data_options},
-    )
+    ds = load_dataset(spec, opts, spec.renamed)
     return mlp_problem(
         spec.name,
         ds,
