@@ -82,12 +82,8 @@ def executed_flops_per_point(loss_fn, params, directions, plan, n_points: int) -
 
     def flops(rows):
         pts = jax.ShapeDtypeStruct((rows, len(directions)), dt)
-        lowered = jax.jit(lambda c: fn(c, fn.hoist())).lower(pts)
-        # the lowered program's estimate; some backends (GPU) give it only once compiled
-        cost = lowered.cost_analysis() or lowered.compile().cost_analysis()
-        if isinstance(cost, (list, tuple)):
-            cost = cost[0] if cost else {}
-        return float((cost or {}).get("flops", float("nan")))
+        cost = slices.lowered_cost(jax.jit(lambda c: fn(c, fn.hoist())).lower(pts))
+        return float(cost.get("flops", float("nan")))
 
     one, two = flops(plan.batch_size), flops(2 * plan.batch_size)
     per_chunk, once = two - one, 2 * one - two

@@ -140,13 +140,19 @@ def point_cost(loss_fn: Callable, params) -> dict[str, float]:
     )
 
 
+def lowered_cost(lowered) -> dict[str, float]:
+    """XLA's cost analysis of a lowered program as a dict (``{}`` where it gives none): the
+    lowered program's estimate, or the compiled one's on backends (GPU, JAX 0.11) that give
+    it only once compiled."""
+    cost = lowered.cost_analysis() or lowered.compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return dict(cost or {})
+
+
 def _point_cost(loss_fn: Callable, params) -> dict[str, float]:
     try:
-        lowered = jax.jit(loss_fn).lower(params)
-        # the lowered program's estimate; some backends (GPU, JAX 0.11) give it only compiled
-        cost = lowered.cost_analysis() or lowered.compile().cost_analysis()
-        if isinstance(cost, (list, tuple)):
-            cost = cost[0] if cost else {}
+        cost = lowered_cost(jax.jit(loss_fn).lower(params))
         return {
             "flops": float(cost.get("flops", 0.0)),
             "bytes": float(cost.get("bytes accessed", 0.0)),
