@@ -282,6 +282,13 @@ class _Deferred:
 
 
 _DEFERRED = _Deferred()
+
+
+def _deferred(eqn):
+    """Phase 1's result of an equation that needs the points (one per output)."""
+    return [_DEFERRED] * len(eqn.outvars) if eqn.primitive.multiple_results else _DEFERRED
+
+
 _NEEDS_POINTS = object()  # tape entry: this equation is evaluated in phase 2
 
 
@@ -373,7 +380,7 @@ class _Interpreter:
                 outs = self.run(j, consts, ins)
                 return outs if prim.multiple_results else outs[0]
         if _Deferred in kinds:  # phase 1: needs the points
-            return [_DEFERRED] * len(eqn.outvars) if prim.multiple_results else _DEFERRED
+            return _deferred(eqn)
         points_free = _Batched not in kinds
         if points_free and self.replay is not None:  # phase 2: hoisted in phase 1
             out = next(self.replay)
@@ -389,7 +396,7 @@ class _Interpreter:
             if self.tape is not None:
                 self.tape.append(_NEEDS_POINTS if out is None else out)
                 if out is None:
-                    return [_DEFERRED] * len(eqn.outvars) if prim.multiple_results else _DEFERRED
+                    return _deferred(eqn)
             if out is not None:
                 return out
         if self.layout == "minor":
